@@ -1,0 +1,10 @@
+//! The vocabulary every hearth crate shares: content digests, OCI platforms and the
+//! Docker/OCI image configuration. Nothing here performs I/O, so every other crate can
+//! depend on it without pulling in a runtime.
+
+pub mod digest;
+pub mod image;
+pub mod platform;
+
+pub use digest::{Digest, DigestError};
+pub use platform::{Platform, PlatformError};
