@@ -78,7 +78,9 @@ impl FromStr for Digest {
         // Uppercase hex is rejected because OCI requires the canonical lowercase form;
         // accepting it would give one content two spellings.
         if hex_part.len() != SHA256_HEX_LEN
-            || !hex_part.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            || !hex_part
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return Err(DigestError::InvalidHex(s.to_owned()));
         }
@@ -129,7 +131,10 @@ mod tests {
             Err(DigestError::InvalidHex("sha256:abc".into()))
         );
         let upper = text.to_uppercase().replace("SHA256", "sha256");
-        assert_eq!(upper.parse::<Digest>(), Err(DigestError::InvalidHex(upper.clone())));
+        assert_eq!(
+            upper.parse::<Digest>(),
+            Err(DigestError::InvalidHex(upper.clone()))
+        );
     }
 
     #[test]

@@ -145,7 +145,11 @@ pub struct ImageConfig {
     #[serde(default)]
     pub os: String,
     /// Operating system version.
-    #[serde(default, rename = "os.version", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "os.version",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub os_version: String,
     /// Operating system features.
     #[serde(default, rename = "os.features", skip_serializing_if = "Vec::is_empty")]
@@ -206,7 +210,9 @@ mod tests {
             ..ImageConfig::default()
         };
         img.config.env.push("PATH=/bin".into());
-        img.config.exposed_ports.insert("80/tcp".into(), EmptyObject {});
+        img.config
+            .exposed_ports
+            .insert("80/tcp".into(), EmptyObject {});
         let json = serde_json::to_string(&img).unwrap();
         assert_eq!(
             json,

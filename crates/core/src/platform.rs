@@ -17,7 +17,11 @@ pub struct Platform {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub variant: String,
     /// Operating system version (Windows images); empty when none.
-    #[serde(default, rename = "os.version", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "os.version",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub os_version: String,
     /// Required operating system features; empty when none.
     #[serde(default, rename = "os.features", skip_serializing_if = "Vec::is_empty")]
@@ -94,7 +98,8 @@ impl Platform {
         };
         let mut platform = Platform::default();
         let os_part = parts.first().copied().unwrap_or_default();
-        let (os, version, features) = split_os_component(os_part).ok_or_else(|| invalid(os_part))?;
+        let (os, version, features) =
+            split_os_component(os_part).ok_or_else(|| invalid(os_part))?;
         platform.os = normalize_os(os);
         platform.os_version = decode_os_option(version).ok_or_else(|| invalid(os_part))?;
         for feature in features {
@@ -187,7 +192,8 @@ impl Platform {
         }
         let mut os = self.os.clone();
         let version = encode_os_option(&self.os_version);
-        let mut features: Vec<&String> = self.os_features.iter().filter(|f| !f.is_empty()).collect();
+        let mut features: Vec<&String> =
+            self.os_features.iter().filter(|f| !f.is_empty()).collect();
         features.sort();
         features.dedup();
         let features: Vec<String> = features.into_iter().map(|f| encode_os_option(f)).collect();
@@ -227,7 +233,11 @@ fn split_os_component(part: &str) -> Option<(&str, &str, Vec<&str>)> {
         }
         None => (part, None),
     };
-    if os.is_empty() || !os.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')) {
+    if os.is_empty()
+        || !os
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    {
         return None;
     }
     let Some(options) = options else {
@@ -239,7 +249,10 @@ fn split_os_component(part: &str) -> Option<(&str, &str, Vec<&str>)> {
         return None;
     }
     let features: Vec<&str> = pieces.collect();
-    if features.iter().any(|f| f.is_empty() || !f.bytes().all(is_os_option_byte)) {
+    if features
+        .iter()
+        .any(|f| f.is_empty() || !f.bytes().all(is_os_option_byte))
+    {
         return None;
     }
     Some((os, version, features))
@@ -282,14 +295,33 @@ fn encode_os_option(value: &str) -> String {
 
 /// Go's `path.Join` for non-empty, slash-free parts: empty parts are skipped.
 fn join_path(parts: &[&str]) -> String {
-    parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/")
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn is_known_os(os: &str) -> bool {
     matches!(
         os,
-        "aix" | "android" | "darwin" | "dragonfly" | "freebsd" | "hurd" | "illumos" | "ios"
-            | "js" | "linux" | "nacl" | "netbsd" | "openbsd" | "plan9" | "solaris" | "windows"
+        "aix"
+            | "android"
+            | "darwin"
+            | "dragonfly"
+            | "freebsd"
+            | "hurd"
+            | "illumos"
+            | "ios"
+            | "js"
+            | "linux"
+            | "nacl"
+            | "netbsd"
+            | "openbsd"
+            | "plan9"
+            | "solaris"
+            | "windows"
             | "zos"
     )
 }
@@ -297,10 +329,30 @@ fn is_known_os(os: &str) -> bool {
 fn is_known_arch(arch: &str) -> bool {
     matches!(
         arch,
-        "386" | "amd64" | "amd64p32" | "arm" | "armbe" | "arm64" | "arm64be" | "ppc64"
-            | "ppc64le" | "loong64" | "mips" | "mipsle" | "mips64" | "mips64le" | "mips64p32"
-            | "mips64p32le" | "ppc" | "riscv" | "riscv64" | "s390" | "s390x" | "sparc"
-            | "sparc64" | "wasm"
+        "386"
+            | "amd64"
+            | "amd64p32"
+            | "arm"
+            | "armbe"
+            | "arm64"
+            | "arm64be"
+            | "ppc64"
+            | "ppc64le"
+            | "loong64"
+            | "mips"
+            | "mipsle"
+            | "mips64"
+            | "mips64le"
+            | "mips64p32"
+            | "mips64p32le"
+            | "ppc"
+            | "riscv"
+            | "riscv64"
+            | "s390"
+            | "s390x"
+            | "sparc"
+            | "sparc64"
+            | "wasm"
     )
 }
 
@@ -309,7 +361,11 @@ fn normalize_os(os: &str) -> String {
         return std::env::consts::OS.to_owned();
     }
     let os = os.to_ascii_lowercase();
-    if os == "macos" { "darwin".to_owned() } else { os }
+    if os == "macos" {
+        "darwin".to_owned()
+    } else {
+        os
+    }
 }
 
 fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
@@ -318,7 +374,11 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
     match arch.as_str() {
         "i386" => ("386".into(), String::new()),
         "x86_64" | "x86-64" | "amd64" => {
-            let variant = if variant == "v1" { String::new() } else { variant };
+            let variant = if variant == "v1" {
+                String::new()
+            } else {
+                variant
+            };
             ("amd64".into(), variant)
         }
         "aarch64" | "arm64" => {
@@ -398,7 +458,10 @@ mod tests {
             Platform::parse("linux/*"),
             Err(PlatformError::Wildcard("linux/*".into()))
         );
-        assert_eq!(Platform::parse("foo"), Err(PlatformError::Unknown("foo".into())));
+        assert_eq!(
+            Platform::parse("foo"),
+            Err(PlatformError::Unknown("foo".into()))
+        );
         assert!(matches!(
             Platform::parse("linux/am d64"),
             Err(PlatformError::InvalidComponent { .. })
@@ -407,7 +470,10 @@ mod tests {
             Platform::parse("linux/amd64/v2/x"),
             Err(PlatformError::TooManyComponents(_))
         ));
-        assert!(matches!(Platform::parse(""), Err(PlatformError::InvalidComponent { .. })));
+        assert!(matches!(
+            Platform::parse(""),
+            Err(PlatformError::InvalidComponent { .. })
+        ));
     }
 
     #[test]
@@ -419,7 +485,10 @@ mod tests {
 
     #[test]
     fn normalized_drops_default_variants() {
-        assert_eq!(p("Linux", "aarch64", "v8").normalized(), p("linux", "arm64", ""));
+        assert_eq!(
+            p("Linux", "aarch64", "v8").normalized(),
+            p("linux", "arm64", "")
+        );
         assert_eq!(p("linux", "arm", "").normalized(), p("linux", "arm", "v7"));
     }
 }
