@@ -1,1 +1,5 @@
-//! The Dockerfile frontend.
+//! The Dockerfile frontend (work in progress).
+pub mod diagnostic;
+pub mod instructions;
+pub mod shell;
+pub mod syntax;
