@@ -21,43 +21,95 @@ pub struct EmptyObject {}
 #[serde(rename_all = "PascalCase")]
 pub struct ContainerConfig {
     /// `user`, `uid`, `user:group` or `uid:gid`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub user: String,
     /// Ports as `port/proto`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub exposed_ports: BTreeMap<String, EmptyObject>,
     /// `KEY=value` entries in definition order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub env: Vec<String>,
     /// The entrypoint argv.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub entrypoint: Vec<String>,
     /// The default arguments.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub cmd: Vec<String>,
     /// Paths declared as volumes.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub volumes: BTreeMap<String, EmptyObject>,
     /// Working directory.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub working_dir: String,
     /// Labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: BTreeMap<String, String>,
     /// Signal sent to stop the container.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub stop_signal: String,
     /// Docker's marker that `Cmd` came from a Dockerfile (kept for compatibility).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub args_escaped: bool,
     /// Health check (Docker extension).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub healthcheck: Option<Healthcheck>,
     /// ONBUILD triggers (Docker extension).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub on_build: Vec<String>,
     /// Shell for shell-form commands (Docker extension).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub shell: Vec<String>,
 }
 
@@ -66,23 +118,56 @@ pub struct ContainerConfig {
 #[serde(rename_all = "PascalCase")]
 pub struct Healthcheck {
     /// `["NONE"]`, `["CMD", argv...]` or `["CMD-SHELL", command]`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub test: Vec<String>,
     /// Time between checks.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero"
+    )]
     pub interval: i64,
     /// Time before a check is considered hung.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero"
+    )]
     pub timeout: i64,
     /// Grace period after start.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero"
+    )]
     pub start_period: i64,
     /// Interval during the start period.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero"
+    )]
     pub start_interval: i64,
     /// Failures before unhealthy.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero"
+    )]
     pub retries: i64,
+}
+
+/// Go writes nil slices, maps and pointers as `null`; read them as empty.
+fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 fn is_zero(v: &i64) -> bool {
@@ -96,7 +181,7 @@ pub struct RootFs {
     #[serde(rename = "type")]
     pub kind: String,
     /// Digests of the uncompressed layers, base first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub diff_ids: Vec<Digest>,
 }
 
@@ -113,19 +198,39 @@ impl Default for RootFs {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct History {
     /// RFC 3339 creation time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created: Option<String>,
     /// The instruction that made this entry.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub created_by: String,
     /// Author.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub author: String,
     /// Free-form comment; BuildKit writes `buildkit.dockerfile.v0`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub comment: String,
     /// True when the step did not produce a layer.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub empty_layer: bool,
 }
 
@@ -133,16 +238,24 @@ pub struct History {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ImageConfig {
     /// RFC 3339 creation time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created: Option<String>,
     /// Author (`MAINTAINER`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub author: String,
     /// CPU architecture.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub architecture: String,
     /// Operating system.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub os: String,
     /// Operating system version.
     #[serde(
@@ -152,19 +265,32 @@ pub struct ImageConfig {
     )]
     pub os_version: String,
     /// Operating system features.
-    #[serde(default, rename = "os.features", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        rename = "os.features",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub os_features: Vec<String>,
     /// CPU variant.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub variant: String,
     /// Runtime defaults.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub config: ContainerConfig,
     /// Layers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub rootfs: RootFs,
     /// History, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub history: Vec<History>,
 }
 
@@ -218,6 +344,17 @@ mod tests {
             json,
             r#"{"architecture":"amd64","os":"linux","config":{"ExposedPorts":{"80/tcp":{}},"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":[]}}"#
         );
+    }
+
+    #[test]
+    fn go_nulls_read_as_empty() {
+        let json = r#"{"architecture":"amd64","os":"linux","config":{"Env":null,"Cmd":null,"Labels":null,"WorkingDir":"","OnBuild":null,"Healthcheck":null},"rootfs":{"type":"layers","diff_ids":null},"history":null}"#;
+        let img: ImageConfig = serde_json::from_str(json).unwrap();
+        assert!(
+            img.config.env.is_empty() && img.config.labels.is_empty() && img.history.is_empty()
+        );
+        assert!(img.rootfs.diff_ids.is_empty());
+        assert_eq!(img.config.healthcheck, None);
     }
 
     #[test]

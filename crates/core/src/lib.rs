@@ -4,6 +4,7 @@
 
 pub mod digest;
 pub mod image;
+pub mod mode;
 pub mod platform;
 
 pub use digest::{Digest, DigestError};

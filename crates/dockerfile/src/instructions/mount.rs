@@ -169,13 +169,17 @@ pub(crate) fn parse_mount(spec: &str, expand: Option<Expander<'_>>) -> Result<Mo
         let value = match expand.as_mut() {
             Some(expand) => expand(value)?,
             None => {
-                if key == "from"
-                    && let Some(idx) = value.find('$')
-                    && idx != value.len() - 1
-                {
-                    return Err(format!(
-                        "'{key}' doesn't support variable expansion, define alias stage instead"
-                    ));
+                if key == "from" {
+                    if let Some(idx) = value.find('$')
+                        && idx != value.len() - 1
+                    {
+                        return Err(format!(
+                            "'{key}' doesn't support variable expansion, define alias stage instead"
+                        ));
+                    }
+                    // `from` is the one value known before expansion: it decides which
+                    // stages the step depends on.
+                    m.from = value.to_owned();
                 }
                 continue;
             }
