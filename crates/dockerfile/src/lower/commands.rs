@@ -423,7 +423,7 @@ impl Lowering<'_> {
                 Op::File(FileOp {
                     base: base.map(|_| 0),
                     actions: vec![FileAction::Mkdir(MkdirAction {
-                        path: workdir.clone(),
+                        path: paths::llb_normalize("/", &workdir, false),
                         mode: 0o755,
                         make_parents: true,
                         owner: (!user.is_empty()).then(|| chown_from(&user)),

@@ -142,7 +142,11 @@ impl Lowering<'_> {
     }
 
     fn dispatch_copy(&mut self, index: usize, cfg: CopyConfig<'_>) -> Result<(), String> {
-        let dest = paths::dest_relative_to_workdir(self.states[index].state.cwd(), &cfg.paths.dest);
+        let dest = paths::llb_normalize(
+            "/",
+            &paths::dest_relative_to_workdir(self.states[index].state.cwd(), &cfg.paths.dest),
+            true,
+        );
         let owner = (!cfg.chown.is_empty()).then(|| chown_from(&cfg.chown));
         let mode = if cfg.chmod.is_empty() {
             None
@@ -301,7 +305,7 @@ impl Lowering<'_> {
                     src_path = parent;
                 }
                 let source = inputs.index(cfg.source);
-                let mut action = plain_copy(source, paths::normalize_path("/", &src_path, false));
+                let mut action = plain_copy(source, paths::llb_normalize("/", &src_path, false));
                 action.follow_symlinks = true;
                 action.dir_contents_only = true;
                 action.include_patterns = include;

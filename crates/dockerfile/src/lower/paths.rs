@@ -95,6 +95,26 @@ pub(crate) fn dest_relative_to_workdir(workdir: &str, dest: &str) -> String {
     normalize_path(workdir, dest, true)
 }
 
+/// How LLB's file operations canonicalise a path: cleaned, made absolute against
+/// `parent`, and (with `keep_slash`) keeping a trailing `/` or `/.`.
+pub(crate) fn llb_normalize(parent: &str, path: &str, keep_slash: bool) -> String {
+    let mut out = clean(path);
+    if !out.starts_with('/') {
+        out = join(&["/", parent, &out]);
+    }
+    if keep_slash {
+        if path.ends_with('/') && !out.ends_with('/') {
+            out.push('/');
+        } else if path.ends_with("/.") {
+            if out != "/" {
+                out.push('/');
+            }
+            out.push('.');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,10 +157,12 @@ mod tests {
             ("/app", ".", "/app/"),
             ("/app", "", "/app/"),
             ("/", ".", "/"),
-            ("/app", "/abs/../y", "/y"),
+            // Absolute destinations are not cleaned here (BuildKit leaves that to the
+            // file operation, see `llb_normalize`).
+            ("/app", "/abs/../y", "/abs/../y"),
             ("/app", "/dir/", "/dir/"),
             ("/app", "sub/.", "/app/sub/."),
-            ("/", "/.", "/."),
+            ("/", "/.", "/./."),
             ("", "rel", "/rel"),
         ];
         for (workdir, dest, want) in cases {
@@ -153,10 +175,20 @@ mod tests {
     }
 
     #[test]
+    fn llb_paths_are_canonical() {
+        assert_eq!(llb_normalize("/", "/abs/../y", true), "/y");
+        assert_eq!(llb_normalize("/app", "x/", true), "/app/x/");
+        assert_eq!(llb_normalize("/", "/d/.", true), "/d/.");
+        assert_eq!(llb_normalize("/w", "../f", false), "/f");
+        assert_eq!(llb_normalize("", "rel", false), "/rel");
+    }
+
+    #[test]
     fn workdir_normalisation() {
         assert_eq!(normalize_path("/a", "b", false), "/a/b");
         assert_eq!(normalize_path("/a", "../b/", false), "/b");
-        assert_eq!(normalize_path("/a", "/c/./d", false), "/c/d");
+        // An absolute WORKDIR is kept as written, as BuildKit records it.
+        assert_eq!(normalize_path("/a", "/c/./d", false), "/c/./d");
         assert_eq!(normalize_path("", "", false), "/");
     }
 }

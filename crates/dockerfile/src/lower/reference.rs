@@ -6,20 +6,20 @@ use oci_spec::distribution::Reference;
 /// The fully qualified form of `name`, with `:latest` added when it has neither a
 /// tag nor a digest.
 pub(crate) fn normalize(name: &str) -> Result<String, String> {
-    let reference: Reference = name
-        .parse()
-        .map_err(|e: oci_spec::distribution::ParseError| {
-            format!("invalid reference format: {e}")
-        })?;
-    if name.chars().any(|c| c.is_ascii_uppercase()) && !name.contains(['@', ':']) {
-        // The distribution grammar only allows lowercase repository names; say so
-        // the way docker does instead of a generic format error.
-        return Err(format!(
-            "invalid reference format: repository name ({}) must be lowercase",
-            reference.repository()
-        ));
+    match name.parse::<Reference>() {
+        Ok(reference) => Ok(reference.whole()),
+        Err(err) => {
+            // The grammar only allows lowercase repository names; when that is the
+            // only problem, say so the way docker does.
+            if let Ok(lower) = name.to_ascii_lowercase().parse::<Reference>() {
+                return Err(format!(
+                    "invalid reference format: repository name ({}) must be lowercase",
+                    lower.repository()
+                ));
+            }
+            Err(format!("invalid reference format: {err}"))
+        }
     }
-    Ok(reference.whole())
 }
 
 /// `reference` pinned to `digest`, replacing any digest it had.
