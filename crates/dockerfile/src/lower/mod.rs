@@ -588,50 +588,65 @@ impl<'a> Lowering<'a> {
         self.add_state(state)
     }
 
+    /// Rejects stages that read from each other in a loop. The error points at the
+    /// first instruction on the loop and lists the rest.
     fn check_cycles(&self) -> Result<(), StepError> {
-        // Depth-first search over `deps`; the edges only come from COPY --from and
-        // RUN --mount, since FROM can only name earlier stages.
         let n = self.states.len();
-        let mut visited = vec![false; n];
+        let mut done = vec![false; n];
         for start in 0..n {
-            if visited[start] {
+            if done[start] {
                 continue;
             }
-            let mut on_path = vec![false; n];
-            let mut stack: Vec<(usize, Vec<usize>)> =
-                vec![(start, self.states[start].deps.iter().copied().collect())];
-            visited[start] = true;
-            on_path[start] = true;
-            while let Some((node, remaining)) = stack.last_mut() {
-                let node = *node;
-                match remaining.pop() {
-                    Some(dep) => {
-                        if on_path[dep] {
-                            let lines = self
-                                .dependency_lines(node, dep)
-                                .unwrap_or(self.states[start].stage.lines);
-                            return Err(StepError {
-                                lines,
-                                message: format!(
-                                    "circular dependency detected on stage: {}",
-                                    self.states[start].stage_name
-                                ),
-                            });
-                        }
-                        if !visited[dep] {
-                            visited[dep] = true;
-                            on_path[dep] = true;
-                            stack.push((dep, self.states[dep].deps.iter().copied().collect()));
-                        }
-                    }
-                    None => {
-                        on_path[node] = false;
-                        stack.pop();
+            // Iterative depth-first search keeping the current path.
+            let mut path: Vec<usize> = vec![start];
+            let mut pending: Vec<Vec<usize>> =
+                vec![self.states[start].deps.iter().rev().copied().collect()];
+            while let Some(next) = pending.last_mut().and_then(Vec::pop) {
+                if let Some(pos) = path.iter().position(|&p| p == next) {
+                    let mut cycle: Vec<usize> = path[pos..].to_vec();
+                    cycle.push(next);
+                    return Err(self.cycle_error(&cycle));
+                }
+                if done[next] {
+                    continue;
+                }
+                path.push(next);
+                pending.push(self.states[next].deps.iter().rev().copied().collect());
+                while pending.last().is_some_and(Vec::is_empty) {
+                    pending.pop();
+                    if let Some(finished) = path.pop() {
+                        done[finished] = true;
                     }
                 }
             }
+            for p in path {
+                done[p] = true;
+            }
         }
         Ok(())
+    }
+
+    fn cycle_error(&self, cycle: &[usize]) -> StepError {
+        let first = cycle[0];
+        let lines = self
+            .dependency_lines(first, cycle[1])
+            .unwrap_or(self.states[first].stage.lines);
+        let mut route = vec![self.states[first].stage_name.clone()];
+        for pair in cycle.windows(2) {
+            let line = self
+                .dependency_lines(pair[0], pair[1])
+                .map(|l| l.start)
+                .unwrap_or_default();
+            route.push(format!("{} (line {line})", self.states[pair[1]].stage_name));
+        }
+        StepError {
+            lines,
+            message: format!(
+                "circular dependency detected on stage: {} ({})",
+                self.states[first].stage_name,
+                route.join(" -> ")
+            ),
+        }
     }
 
     fn dependency_lines(&self, from: usize, to: usize) -> Option<LineRange> {
@@ -995,7 +1010,11 @@ impl<'a> Lowering<'a> {
                 base: s.stage.base.clone(),
                 platform: s.platform.clone(),
                 reachable: reachable.contains(&i),
-                steps: s.steps.clone(),
+                steps: if reachable.contains(&i) {
+                    s.steps.clone()
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         let (warnings, _): (Vec<Diagnostic>, Vec<Diagnostic>) =
