@@ -1,1 +1,54 @@
-fn main() {}
+//! `hearth`: the command line client.
+//!
+//! Each subcommand is a thin layer that turns flags into typed options, calls the
+//! library crates and prints the result; errors get context here and are printed once
+//! by `main`.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// hearth builds container images from Dockerfiles, compatible with BuildKit.
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Tools for inspecting what hearth understands.
+    #[command(subcommand)]
+    Debug(DebugCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DebugCommand {
+    /// Parse a Dockerfile and print its stages, expanded instructions, image
+    /// configuration and build graph.
+    Dockerfile(commands::debug_dockerfile::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Debug(DebugCommand::Dockerfile(args)) => commands::debug_dockerfile::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`hearth … | head`) is not an error worth reporting.
+            if err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            commands::print_error(&err);
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! One module per subcommand.
+
+pub(crate) mod debug_dockerfile;
+
+use std::io::Write;
+
+/// Prints an error with its causes, the way every subcommand reports failure.
+pub(crate) fn print_error(err: &anyhow::Error) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err:#}");
+}
