@@ -1,0 +1,125 @@
+//! Progress events of a solve, for renderers.
+
+use std::time::Duration;
+
+use hearth_core::Digest;
+use tokio::sync::mpsc;
+
+/// Which stream a log chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Something that happened to a vertex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Work on the vertex started.
+    Started {
+        /// The vertex.
+        vertex: Digest,
+        /// Its progress name.
+        name: String,
+    },
+    /// The vertex's result came from the cache.
+    Cached {
+        /// The vertex.
+        vertex: Digest,
+        /// Its progress name.
+        name: String,
+    },
+    /// Output of a running vertex.
+    Log {
+        /// The vertex.
+        vertex: Digest,
+        /// Which stream.
+        stream: LogStream,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// A status line of a running vertex (downloads, extraction).
+    Status {
+        /// The vertex.
+        vertex: Digest,
+        /// What is happening.
+        message: String,
+    },
+    /// The vertex finished.
+    Completed {
+        /// The vertex.
+        vertex: Digest,
+        /// How long it ran.
+        duration: Duration,
+    },
+    /// The vertex failed.
+    Failed {
+        /// The vertex.
+        vertex: Digest,
+        /// Why.
+        message: String,
+        /// How long it ran.
+        duration: Duration,
+    },
+}
+
+/// Sends events; dropping every receiver makes sending a no-op.
+#[derive(Debug, Clone)]
+pub struct EventSender(Option<mpsc::UnboundedSender<Event>>);
+
+impl EventSender {
+    /// A sender feeding `tx`.
+    pub fn new(tx: mpsc::UnboundedSender<Event>) -> Self {
+        Self(Some(tx))
+    }
+
+    /// A sender that drops everything.
+    pub fn discard() -> Self {
+        Self(None)
+    }
+
+    /// Sends an event; a closed receiver is not an error (nobody is watching).
+    pub fn send(&self, event: Event) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(event);
+        }
+    }
+}
+
+/// Progress of one running vertex.
+#[derive(Debug, Clone)]
+pub struct VertexProgress {
+    vertex: Digest,
+    events: EventSender,
+}
+
+impl VertexProgress {
+    /// Progress for `vertex`.
+    pub fn new(vertex: Digest, events: EventSender) -> Self {
+        Self { vertex, events }
+    }
+
+    /// Reports output.
+    pub fn log(&self, stream: LogStream, data: &[u8]) {
+        self.events.send(Event::Log {
+            vertex: self.vertex,
+            stream,
+            data: data.to_vec(),
+        });
+    }
+
+    /// Reports a status line.
+    pub fn status(&self, message: impl Into<String>) {
+        self.events.send(Event::Status {
+            vertex: self.vertex,
+            message: message.into(),
+        });
+    }
+
+    /// The vertex.
+    pub fn vertex(&self) -> Digest {
+        self.vertex
+    }
+}

@@ -1,0 +1,309 @@
+//! The solver: turns a build graph into results, doing each piece of work at most once.
+//!
+//! For every node the solver first computes a **cache key** from the node's definition
+//! and its inputs' contributions, then asks the worker for a cached result under that
+//! key, and only runs the node when there is none. An input contributes either its own
+//! cache key (the default) or a content digest of its result (when the worker says the
+//! node reads specific files from it, as a COPY from the build context does), so an edit
+//! to an unrelated file changes no key.
+//!
+//! The solver knows nothing about containers, files or images: a [`Worker`] decides how
+//! keys are derived and how nodes run. Nodes run concurrently as soon as their inputs
+//! are ready, bounded by `max_parallelism`; every node is evaluated at most once per
+//! [`Solver::solve`] call, even when several outputs need it; and a failure cancels the
+//! work still running.
+
+mod events;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use hearth_core::Digest;
+use hearth_graph::{Definition, OutputRef};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use events::{Event, EventSender, LogStream, VertexProgress};
+pub use worker::{InputKeyMode, Job, KeyInput, NodeCtx, Worker, WorkerError};
+
+/// A node's cache key.
+pub type CacheKey = Digest;
+
+/// Why a solve failed: the vertex that failed and what went wrong.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct SolveError {
+    /// The failing node.
+    pub vertex: Digest,
+    /// Its progress name.
+    pub name: String,
+    /// The worker's error, rendered.
+    pub message: String,
+    /// The worker's error.
+    pub source: Arc<WorkerError>,
+}
+
+/// Options of one solve.
+#[derive(Debug, Clone)]
+pub struct SolveOptions {
+    /// At most this many nodes run at once.
+    pub max_parallelism: usize,
+}
+
+/// Solves definitions with one worker.
+pub struct Solver<W: Worker> {
+    worker: Arc<W>,
+}
+
+impl<W: Worker> Clone for Solver<W> {
+    fn clone(&self) -> Self {
+        Self {
+            worker: Arc::clone(&self.worker),
+        }
+    }
+}
+
+type ResultFuture<O> = Shared<BoxFuture<'static, Result<Vec<O>, SolveError>>>;
+type KeyFuture = Shared<BoxFuture<'static, Result<CacheKey, SolveError>>>;
+
+struct Build<W: Worker> {
+    worker: Arc<W>,
+    definition: Arc<Definition>,
+    events: EventSender,
+    cancel: CancellationToken,
+    slots: Arc<Semaphore>,
+    keys: Mutex<HashMap<Digest, KeyFuture>>,
+    results: Mutex<HashMap<Digest, ResultFuture<W::Output>>>,
+}
+
+impl<W: Worker> Solver<W> {
+    /// A solver running nodes on `worker`.
+    pub fn new(worker: Arc<W>) -> Self {
+        Self { worker }
+    }
+
+    /// Computes the result of `definition`'s root (or `None` for an empty graph),
+    /// reporting progress on `events`. Cancelling `cancel` stops running nodes.
+    pub async fn solve(
+        &self,
+        definition: Arc<Definition>,
+        options: &SolveOptions,
+        events: EventSender,
+        cancel: CancellationToken,
+    ) -> Result<Option<W::Output>, SolveError> {
+        let Some(root) = definition.root() else {
+            return Ok(None);
+        };
+        let build = Arc::new(Build {
+            worker: Arc::clone(&self.worker),
+            definition,
+            events,
+            cancel: cancel.clone(),
+            slots: Arc::new(Semaphore::new(options.max_parallelism.max(1))),
+            keys: Mutex::new(HashMap::new()),
+            results: Mutex::new(HashMap::new()),
+        });
+        let outcome = output_of(&build, root).await;
+        if outcome.is_err() {
+            // Stop what is still running for this solve.
+            cancel.cancel();
+        }
+        outcome.map(Some)
+    }
+
+    /// The worker.
+    pub fn worker(&self) -> &Arc<W> {
+        &self.worker
+    }
+}
+
+async fn output_of<W: Worker>(
+    build: &Arc<Build<W>>,
+    r: OutputRef,
+) -> Result<W::Output, SolveError> {
+    let outputs = result(build, r.node).await?;
+    let index = usize::try_from(r.output).unwrap_or(usize::MAX);
+    outputs
+        .get(index)
+        .cloned()
+        .ok_or_else(|| internal(build, r.node, format!("node has no output {}", r.output)))
+}
+
+fn internal<W: Worker>(build: &Build<W>, vertex: Digest, message: String) -> SolveError {
+    let err: WorkerError = message.clone().into();
+    SolveError {
+        vertex,
+        name: vertex_name(build, &vertex),
+        message,
+        source: Arc::new(err),
+    }
+}
+
+fn vertex_name<W: Worker>(build: &Build<W>, vertex: &Digest) -> String {
+    match build.definition.metadata(vertex) {
+        Some(meta) if !meta.name.is_empty() => meta.name.clone(),
+        _ => format!("vertex {}", vertex.short()),
+    }
+}
+
+fn fail<W: Worker>(build: &Build<W>, vertex: Digest, err: WorkerError) -> SolveError {
+    SolveError {
+        vertex,
+        name: vertex_name(build, &vertex),
+        message: err.to_string(),
+        source: Arc::new(err),
+    }
+}
+
+/// The cache key of `vertex`, computed once per solve.
+fn key<W: Worker>(build: &Arc<Build<W>>, vertex: Digest) -> KeyFuture {
+    let mut keys = match build.keys.lock() {
+        Ok(k) => k,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(f) = keys.get(&vertex) {
+        return f.clone();
+    }
+    let b = Arc::clone(build);
+    let fut = async move { compute_key(&b, vertex).await }
+        .boxed()
+        .shared();
+    keys.insert(vertex, fut.clone());
+    fut
+}
+
+async fn compute_key<W: Worker>(
+    build: &Arc<Build<W>>,
+    vertex: Digest,
+) -> Result<CacheKey, SolveError> {
+    let definition = Arc::clone(&build.definition);
+    let Some(node) = definition.node(&vertex) else {
+        return Err(internal(build, vertex, "unknown vertex".to_owned()));
+    };
+    let ctx = NodeCtx::new(vertex, node, definition.metadata(&vertex));
+    let mut parts = Vec::with_capacity(node.inputs.len());
+    for (index, input) in node.inputs.iter().enumerate() {
+        let part = match build.worker.input_key_mode(&ctx, index) {
+            InputKeyMode::Key => {
+                let k = key(build, input.node).await?;
+                KeyInput::Key {
+                    key: k,
+                    output: input.output,
+                }
+            }
+            InputKeyMode::Content => {
+                let out = output_of(build, *input).await?;
+                let digest = build
+                    .worker
+                    .content_key(ctx, index, &out)
+                    .await
+                    .map_err(|e| fail(build, vertex, e))?;
+                KeyInput::Content(digest)
+            }
+        };
+        parts.push(part);
+    }
+    build
+        .worker
+        .cache_key(&ctx, &parts)
+        .map_err(|e| fail(build, vertex, e))
+}
+
+/// The outputs of `vertex`, computed (or loaded) once per solve.
+fn result<W: Worker>(build: &Arc<Build<W>>, vertex: Digest) -> ResultFuture<W::Output> {
+    let mut results = match build.results.lock() {
+        Ok(r) => r,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(f) = results.get(&vertex) {
+        return f.clone();
+    }
+    let b = Arc::clone(build);
+    // Each node runs as its own task: if the solve fails elsewhere, a node that is
+    // running is not dropped mid-way but sees the cancellation and cleans up.
+    let task = tokio::spawn(async move { compute_result(&b, vertex).await });
+    let b = Arc::clone(build);
+    let fut = async move {
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(join_error) => Err(internal(
+                &b,
+                vertex,
+                format!("worker task failed: {join_error}"),
+            )),
+        }
+    }
+    .boxed()
+    .shared();
+    results.insert(vertex, fut.clone());
+    fut
+}
+
+async fn compute_result<W: Worker>(
+    build: &Arc<Build<W>>,
+    vertex: Digest,
+) -> Result<Vec<W::Output>, SolveError> {
+    let definition = Arc::clone(&build.definition);
+    let Some(node) = definition.node(&vertex) else {
+        return Err(internal(build, vertex, "unknown vertex".to_owned()));
+    };
+    let metadata = definition.metadata(&vertex);
+    let ctx = NodeCtx::new(vertex, node, metadata);
+    let name = vertex_name(build, &vertex);
+    let cache_key = key(build, vertex).await?;
+    let ignore_cache = metadata.is_some_and(|m| m.ignore_cache);
+    if !ignore_cache
+        && let Some(outputs) = build
+            .worker
+            .load(ctx, cache_key)
+            .await
+            .map_err(|e| fail(build, vertex, e))?
+    {
+        build.events.send(Event::Cached { vertex, name });
+        return Ok(outputs);
+    }
+    let inputs =
+        futures::future::try_join_all(node.inputs.iter().map(|input| output_of(build, *input)))
+            .await?;
+    if build.cancel.is_cancelled() {
+        return Err(internal(build, vertex, "cancelled".to_owned()));
+    }
+    let permit = tokio::select! {
+        permit = Arc::clone(&build.slots).acquire_owned() => permit.map_err(|_| internal(build, vertex, "scheduler closed".to_owned()))?,
+        () = build.cancel.cancelled() => return Err(internal(build, vertex, "cancelled".to_owned())),
+    };
+    let started = Instant::now();
+    build.events.send(Event::Started {
+        vertex,
+        name: name.clone(),
+    });
+    let job = Job {
+        progress: VertexProgress::new(vertex, build.events.clone()),
+        cancel: build.cancel.child_token(),
+    };
+    let outcome = build.worker.exec(ctx, cache_key, inputs, &job).await;
+    drop(permit);
+    match outcome {
+        Ok(outputs) => {
+            build.events.send(Event::Completed {
+                vertex,
+                duration: started.elapsed(),
+            });
+            Ok(outputs)
+        }
+        Err(err) => {
+            let error = fail(build, vertex, err);
+            build.events.send(Event::Failed {
+                vertex,
+                message: error.message.clone(),
+                duration: started.elapsed(),
+            });
+            build.cancel.cancel();
+            Err(error)
+        }
+    }
+}
