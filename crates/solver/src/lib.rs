@@ -184,7 +184,7 @@ async fn compute_key<W: Worker>(
     let Some(node) = definition.node(&vertex) else {
         return Err(internal(build, vertex, "unknown vertex".to_owned()));
     };
-    let ctx = NodeCtx::new(vertex, node, definition.metadata(&vertex));
+    let ctx = NodeCtx::new(vertex, node, definition.metadata(&vertex), &definition);
     let mut parts = Vec::with_capacity(node.inputs.len());
     for (index, input) in node.inputs.iter().enumerate() {
         let part = match build.worker.input_key_mode(&ctx, index) {
@@ -252,7 +252,7 @@ async fn compute_result<W: Worker>(
         return Err(internal(build, vertex, "unknown vertex".to_owned()));
     };
     let metadata = definition.metadata(&vertex);
-    let ctx = NodeCtx::new(vertex, node, metadata);
+    let ctx = NodeCtx::new(vertex, node, metadata, &definition);
     let name = vertex_name(build, &vertex);
     let cache_key = key(build, vertex).await?;
     let ignore_cache = metadata.is_some_and(|m| m.ignore_cache);

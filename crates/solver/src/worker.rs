@@ -2,7 +2,7 @@
 
 use futures::future::BoxFuture;
 use hearth_core::Digest;
-use hearth_graph::{Node, NodeMetadata};
+use hearth_graph::{Definition, Node, NodeMetadata};
 use tokio_util::sync::CancellationToken;
 
 use crate::CacheKey;
