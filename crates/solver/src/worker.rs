@@ -20,15 +20,31 @@ pub struct NodeCtx<'a> {
     pub node: &'a Node,
     /// Its metadata (progress name, source lines, cache bypass).
     pub metadata: Option<&'a NodeMetadata>,
+    /// The whole graph, to look at the node's inputs.
+    pub definition: &'a Definition,
 }
 
 impl<'a> NodeCtx<'a> {
-    pub(crate) fn new(digest: Digest, node: &'a Node, metadata: Option<&'a NodeMetadata>) -> Self {
+    pub(crate) fn new(
+        digest: Digest,
+        node: &'a Node,
+        metadata: Option<&'a NodeMetadata>,
+        definition: &'a Definition,
+    ) -> Self {
         Self {
             digest,
             node,
             metadata,
+            definition,
         }
+    }
+
+    /// The node producing input `index`, if any.
+    pub fn input_node(&self, index: usize) -> Option<&'a Node> {
+        self.node
+            .inputs
+            .get(index)
+            .and_then(|i| self.definition.node(&i.node))
     }
 }
 
