@@ -65,6 +65,13 @@ pub enum Event {
     },
 }
 
+/// Whether a vertex name denotes the engine's own work (loading the definition or the
+/// context, exporting) rather than a step of the build graph. Graph steps are named
+/// `[stage n/m] …`; engine work is `[internal] …` or has no bracket prefix.
+pub fn is_engine_step(name: &str) -> bool {
+    !name.starts_with('[') || name.starts_with("[internal]")
+}
+
 /// Sends events; dropping every receiver makes sending a no-op.
 #[derive(Debug, Clone)]
 pub struct EventSender(Option<mpsc::UnboundedSender<Event>>);

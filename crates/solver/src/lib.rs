@@ -27,7 +27,7 @@ use hearth_graph::{Definition, OutputRef};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use events::{Event, EventSender, LogStream, VertexProgress};
+pub use events::{Event, EventSender, LogStream, VertexProgress, is_engine_step};
 pub use worker::{InputKeyMode, Job, KeyInput, NodeCtx, Worker, WorkerError};
 
 /// A node's cache key.
@@ -111,6 +111,8 @@ impl<W: Worker> Solver<W> {
         if outcome.is_err() {
             // Stop what is still running for this solve.
             cancel.cancel();
+        } else {
+            report_skipped(&build).await;
         }
         outcome.map(Some)
     }
@@ -156,6 +158,48 @@ fn fail<W: Worker>(build: &Build<W>, vertex: Digest, err: WorkerError) -> SolveE
         name: vertex_name(build, &vertex),
         message: err.to_string(),
         source: Arc::new(err),
+    }
+}
+
+/// Reports as cached the nodes whose results were never needed because a node built on
+/// them came from the cache, as BuildKit shows every step of a cached chain. Only nodes
+/// the worker still has a result for are reported: the display must not claim a cache
+/// hit the store could not serve.
+async fn report_skipped<W: Worker>(build: &Arc<Build<W>>) {
+    let computed: Vec<(Digest, CacheKey)> = {
+        let keys = match build.keys.lock() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let results = match build.results.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        build
+            .definition
+            .nodes_in_order()
+            .map(|(d, _)| d)
+            .filter(|d| !results.contains_key(d))
+            .filter_map(|d| match keys.get(d).and_then(|f| f.peek()) {
+                Some(Ok(key)) => Some((*d, *key)),
+                _ => None,
+            })
+            .collect()
+    };
+    for (vertex, key) in computed {
+        let definition = Arc::clone(&build.definition);
+        let Some(node) = definition.node(&vertex) else {
+            continue;
+        };
+        let metadata = definition.metadata(&vertex);
+        if metadata.is_some_and(|m| m.ignore_cache) {
+            continue;
+        }
+        let ctx = NodeCtx::new(vertex, node, metadata, &definition);
+        if let Ok(Some(_)) = build.worker.load(ctx, key).await {
+            let name = vertex_name(build, &vertex);
+            build.events.send(Event::Cached { vertex, name });
+        }
     }
 }
 
