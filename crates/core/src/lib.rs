@@ -6,6 +6,7 @@ pub mod digest;
 pub mod image;
 pub mod mode;
 pub mod platform;
+pub mod time;
 
 pub use digest::{Digest, DigestError};
 pub use platform::{Platform, PlatformError};

@@ -330,7 +330,7 @@ impl Lowering<'_> {
                 }),
                 Vec::new(),
                 None,
-                internal_meta("preparing inline document"),
+                internal_meta("[internal] preparing inline document"),
             );
             let source = inputs.index(Some(node.output0()));
             actions.push(FileAction::Copy(plain_copy(source, file)));

@@ -127,7 +127,7 @@ impl Lowering<'_> {
                         Vec::new(),
                         None,
                         NodeMetadata {
-                            name: "preparing inline document".to_owned(),
+                            name: "[internal] preparing inline document".to_owned(),
                             internal: true,
                             ..NodeMetadata::default()
                         },

@@ -39,6 +39,10 @@ pub struct LayerBlob {
     pub size: u64,
     /// Its OCI media type.
     pub media_type: String,
+    /// The `SOURCE_DATE_EPOCH` later modification times were rewritten to, if any: such a
+    /// blob differs from the plain one and only serves exports asking for the same clamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_clamp: Option<i64>,
 }
 
 /// Where a layer came from.

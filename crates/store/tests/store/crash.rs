@@ -150,6 +150,7 @@ fn churn(dir: &Path) -> ! {
                 digest: blob,
                 size: blob_size,
                 media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+                mtime_clamp: None,
             }],
             origin: LayerOrigin::Built,
         })

@@ -24,6 +24,7 @@ fn layer_record(id: &LayerId, blob: Digest) -> LayerRecord {
             digest: blob,
             size: 3,
             media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            mtime_clamp: None,
         }],
         origin: LayerOrigin::Pulled { blob },
     }

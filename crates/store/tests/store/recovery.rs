@@ -28,6 +28,7 @@ fn layer(id: &LayerId, blobs: &[Digest]) -> LayerRecord {
                 digest: *d,
                 size: 1,
                 media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+                mtime_clamp: None,
             })
             .collect(),
         origin: LayerOrigin::Built,
