@@ -1,0 +1,80 @@
+//! Errors of a build, with what the CLI needs to explain them.
+
+use hearth_dockerfile::Diagnostics;
+use hearth_graph::{Definition, SourceRange};
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The Dockerfile has errors.
+    #[error("{}", .0.diagnostics)]
+    Dockerfile(Box<DockerfileFailure>),
+    /// A build step failed.
+    #[error("{}: {}", .0.name, .0.message)]
+    Step(Box<StepFailure>),
+    /// An input (context, Dockerfile, .dockerignore) could not be read.
+    #[error("{0}")]
+    Input(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] hearth_store::StoreError),
+    /// The registry client could not be set up.
+    #[error(transparent)]
+    Registry(#[from] hearth_registry::RegistryError),
+    /// The worker could not be set up.
+    #[error(transparent)]
+    Worker(#[from] hearth_worker::Error),
+    /// Writing an output failed.
+    #[error(transparent)]
+    Export(#[from] hearth_exporter::ExportError),
+    /// Something that should not happen.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A Dockerfile that does not plan.
+#[derive(Debug)]
+pub struct DockerfileFailure {
+    /// All of its errors and warnings.
+    pub diagnostics: Diagnostics,
+    /// The Dockerfile, for rendering.
+    pub text: String,
+    /// Its name.
+    pub file_name: String,
+}
+
+/// A step that failed.
+#[derive(Debug)]
+pub struct StepFailure {
+    /// The step's progress name.
+    pub name: String,
+    /// What went wrong.
+    pub message: String,
+    /// The failing vertex.
+    pub vertex: hearth_core::Digest,
+    /// Dockerfile lines of the step.
+    pub location: Option<SourceRange>,
+    /// The Dockerfile, for rendering.
+    pub text: String,
+    /// Its name.
+    pub file_name: String,
+}
+
+impl EngineError {
+    pub(crate) fn step(
+        e: hearth_solver::SolveError,
+        definition: &Definition,
+        text: &str,
+        file_name: &str,
+    ) -> Self {
+        let location = definition.metadata(&e.vertex).and_then(|m| m.location);
+        Self::Step(Box::new(StepFailure {
+            name: e.name,
+            message: e.message,
+            vertex: e.vertex,
+            location,
+            text: text.to_owned(),
+            file_name: file_name.to_owned(),
+        }))
+    }
+}

@@ -1,0 +1,300 @@
+//! Writing a build's outputs (`-o type=…`, `-t name`).
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use hearth_dockerfile::BuildPlan;
+use hearth_exporter::{AssembleOptions, Image, MediaTypes};
+use hearth_layer::Compression;
+use hearth_solver::{Event, EventSender};
+use hearth_store::tables::Images;
+use hearth_store::{ImageRecord, LayerId, unix_now};
+use hearth_worker::Host;
+
+use crate::EngineError;
+
+/// What kind of output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportKind {
+    /// A `docker load` archive (`type=docker`).
+    DockerArchive {
+        /// Where; `-` is standard output.
+        dest: PathBuf,
+    },
+    /// An OCI layout tarball (`type=oci`).
+    OciArchive {
+        /// Where; `-` is standard output.
+        dest: PathBuf,
+    },
+    /// An OCI layout directory (`type=oci,tar=false`).
+    OciDir {
+        /// Where.
+        dest: PathBuf,
+    },
+    /// The files, into a directory (`type=local`).
+    Local {
+        /// Where.
+        dest: PathBuf,
+    },
+    /// The files, as a tarball (`type=tar`).
+    Tar {
+        /// Where; `-` is standard output.
+        dest: PathBuf,
+    },
+    /// A named image in hearth's store (`-t`).
+    Store,
+}
+
+/// How image outputs are encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFormat {
+    /// Layer compression (`compression=`).
+    pub compression: Compression,
+    /// `compression-level=`.
+    pub level: Option<i32>,
+    /// `force-compression=true`.
+    pub force_compression: bool,
+    /// `oci-mediatypes=`; `None` picks the output's default.
+    pub oci_media_types: Option<bool>,
+    /// `rewrite-timestamp=true`: clamp file times in layers to `SOURCE_DATE_EPOCH`.
+    pub rewrite_timestamp: bool,
+}
+
+impl Default for ImageFormat {
+    fn default() -> Self {
+        Self {
+            compression: Compression::Gzip,
+            level: None,
+            force_compression: false,
+            oci_media_types: None,
+            rewrite_timestamp: false,
+        }
+    }
+}
+
+/// One output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// What and where.
+    pub kind: ExportKind,
+    /// Image names (`name=`, `-t`).
+    pub names: Vec<String>,
+    /// Encoding of image outputs.
+    pub format: ImageFormat,
+}
+
+impl ExportKind {
+    fn is_image(&self) -> bool {
+        !matches!(self, Self::Local { .. } | Self::Tar { .. })
+    }
+
+    fn default_oci(&self) -> bool {
+        matches!(self, Self::OciArchive { .. } | Self::OciDir { .. })
+    }
+}
+
+fn open_output(dest: &Path) -> Result<Box<dyn Write>, EngineError> {
+    if dest.as_os_str() == "-" {
+        return Ok(Box::new(BufWriter::new(std::io::stdout())));
+    }
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)
+            .map_err(|e| EngineError::Input(format!("creating {}: {e}", parent.display())))?;
+    }
+    let file = fs::File::create(dest)
+        .map_err(|e| EngineError::Input(format!("creating {}: {e}", dest.display())))?;
+    Ok(Box::new(BufWriter::with_capacity(1 << 20, file)))
+}
+
+pub(crate) async fn write_all(
+    host: &Host,
+    layers: &[LayerId],
+    plan: &BuildPlan,
+    exports: &[Export],
+    epoch: Option<i64>,
+    events: &EventSender,
+) -> Result<Option<Image>, EngineError> {
+    let created = hearth_core::time::rfc3339(std::time::SystemTime::now());
+    let mut images: Vec<(AssembleOptions, Image)> = Vec::new();
+    let mut last_image = None;
+    if exports.iter().any(|e| e.kind.is_image()) {
+        // One vertex for every image output, as BuildKit shows a single exporter step.
+        let step = crate::internal_step(events, "exporting to image");
+        let status = |message: String| {
+            events.send(Event::Status {
+                vertex: step.vertex,
+                message,
+            })
+        };
+        for export in exports.iter().filter(|e| e.kind.is_image()) {
+            let oci = export
+                .format
+                .oci_media_types
+                .unwrap_or(export.kind.default_oci());
+            let options = AssembleOptions {
+                compression: export.format.compression,
+                level: export.format.level,
+                force_compression: export.format.force_compression,
+                media_types: if oci {
+                    MediaTypes::Oci
+                } else {
+                    MediaTypes::Docker
+                },
+                created: created.clone(),
+                epoch,
+                rewrite_timestamp: export.format.rewrite_timestamp,
+            };
+            // Outputs with the same encoding share one assembled image.
+            let image = match images.iter().find(|(o, _)| *o == options) {
+                Some((_, image)) => image.clone(),
+                None => {
+                    status("exporting layers".to_owned());
+                    let store = host.store().clone();
+                    let layers_owned = layers.to_vec();
+                    let config = plan.image.clone();
+                    let opts = options.clone();
+                    let image = tokio::task::spawn_blocking(move || {
+                        hearth_exporter::assemble(&store, &layers_owned, config, &opts)
+                    })
+                    .await
+                    .map_err(|e| EngineError::Internal(format!("exporting: {e}")))??;
+                    status(format!("exporting manifest {}", image.manifest_digest));
+                    status(format!("exporting config {}", image.config_digest));
+                    images.push((options, image.clone()));
+                    image
+                }
+            };
+            match &export.kind {
+                ExportKind::Store => {
+                    for name in &export.names {
+                        status(format!("naming to {name}"));
+                    }
+                }
+                ExportKind::DockerArchive { dest }
+                | ExportKind::OciArchive { dest }
+                | ExportKind::OciDir { dest } => {
+                    status(format!(
+                        "writing image {} to {}",
+                        image.manifest_digest,
+                        describe(dest)
+                    ));
+                }
+                ExportKind::Local { .. } | ExportKind::Tar { .. } => {}
+            }
+            write_image(host, &image, export).await?;
+            last_image = Some(image);
+        }
+        crate::internal_done(events, step);
+    }
+    for export in exports.iter().filter(|e| !e.kind.is_image()) {
+        let step = crate::internal_step(events, "exporting to client directory");
+        write_files(host, layers, &export.kind).await?;
+        crate::internal_done(events, step);
+    }
+    Ok(last_image)
+}
+
+fn describe(dest: &Path) -> String {
+    if dest.as_os_str() == "-" {
+        "standard output".to_owned()
+    } else {
+        dest.display().to_string()
+    }
+}
+
+async fn write_image(host: &Host, image: &Image, export: &Export) -> Result<(), EngineError> {
+    let store = host.store().clone();
+    let image = image.clone();
+    let export = export.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), EngineError> {
+        match &export.kind {
+            ExportKind::DockerArchive { dest } => {
+                let out = open_output(dest)?;
+                let mut out = hearth_exporter::write_docker_archive(
+                    &store,
+                    &image,
+                    out,
+                    &export.names,
+                    &dest.display().to_string(),
+                )?;
+                out.flush()
+                    .map_err(|e| EngineError::Input(format!("writing {}: {e}", dest.display())))?;
+            }
+            ExportKind::OciArchive { dest } => {
+                let out = open_output(dest)?;
+                let mut out = hearth_exporter::write_oci_archive(
+                    &store,
+                    &image,
+                    out,
+                    &export.names,
+                    &dest.display().to_string(),
+                )?;
+                out.flush()
+                    .map_err(|e| EngineError::Input(format!("writing {}: {e}", dest.display())))?;
+            }
+            ExportKind::OciDir { dest } => {
+                hearth_exporter::write_oci_dir(&store, &image, dest, &export.names)?
+            }
+            ExportKind::Store => {
+                let mut txn = store.write()?;
+                for name in &export.names {
+                    txn.put::<Images>(&ImageRecord {
+                        name: name.clone(),
+                        manifest: image.manifest_digest,
+                        config: image.config_digest,
+                        media_type: image.media_type.clone(),
+                        created: unix_now(),
+                        size: image.size(),
+                    })?;
+                }
+                txn.commit()?;
+            }
+            ExportKind::Local { .. } | ExportKind::Tar { .. } => {}
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("writing the image: {e}")))?
+}
+
+async fn write_files(
+    host: &Host,
+    layers: &[LayerId],
+    kind: &ExportKind,
+) -> Result<(), EngineError> {
+    let store = host.store().clone();
+    let dirs: Vec<PathBuf> = layers.iter().map(|l| store.layer_dir(l)).collect();
+    let view = store
+        .tmp_dir()
+        .join(format!("export-{}", std::process::id()));
+    let kind = kind.clone();
+    let snapshotter = host.snapshotter().clone();
+    tokio::task::spawn_blocking(move || -> Result<(), EngineError> {
+        fs::create_dir_all(&view)
+            .map_err(|e| EngineError::Input(format!("{}: {e}", view.display())))?;
+        let mounted = snapshotter
+            .readonly(&dirs, &view)
+            .map_err(|e| EngineError::Worker(hearth_worker::Error::Mount(e)))?;
+        let outcome = match &kind {
+            ExportKind::Local { dest } => {
+                hearth_exporter::filesystem::copy_to_dir(mounted.path(), dest).map(|_| ())
+            }
+            ExportKind::Tar { dest } => {
+                let out = open_output(dest)?;
+                hearth_exporter::filesystem::write_tar(mounted.path(), out).and_then(|mut w| {
+                    w.flush().map_err(|e| hearth_exporter::ExportError::Io {
+                        path: dest.clone(),
+                        source: e,
+                    })
+                })
+            }
+            _ => Ok(()),
+        };
+        drop(mounted);
+        let _ = fs::remove_dir(&view);
+        outcome.map_err(EngineError::Export)
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("exporting files: {e}")))?
+}

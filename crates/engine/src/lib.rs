@@ -1,0 +1,302 @@
+//! One build, end to end, in this process.
+//!
+//! [`Engine::build`] reads the Dockerfile and `.dockerignore`, asks the frontend for a
+//! plan (resolving base images through the registry client), solves the plan's graph
+//! with the worker, and writes the requested outputs with the exporter. The CLI drives it
+//! directly (embedded mode); the daemon will drive the same type.
+
+mod error;
+mod exports;
+mod resolver;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use hearth_dockerfile::{BuildOptions, BuildPlan};
+use hearth_registry::{Client, NoCredentials, RegistryConfig};
+use hearth_solver::{Event, EventSender, SolveOptions, Solver};
+use hearth_store::{OnWait, Store, StoreOptions};
+use hearth_worker::{BuildWorker, Host, HostOptions, Ref, SecretSource, Session};
+use tokio_util::sync::CancellationToken;
+
+pub use error::{DockerfileFailure, EngineError, StepFailure};
+pub use exports::{Export, ExportKind, ImageFormat};
+pub use hearth_worker::snapshot::SnapshotterKind as SnapshotterChoice;
+
+/// How to open an engine.
+pub struct EngineOptions {
+    /// State root (`/var/lib/hearth`).
+    pub root: PathBuf,
+    /// OCI runtime binary.
+    pub runtime: PathBuf,
+    /// Registry hosts.
+    pub registry: RegistryConfig,
+    /// Steps run at once.
+    pub max_parallelism: usize,
+    /// `[worker.oci] snapshotter`.
+    pub snapshotter: SnapshotterChoice,
+    /// Called once if another process holds the root, before waiting for it.
+    pub on_wait: Option<OnWait>,
+}
+
+/// Where the Dockerfile comes from.
+#[derive(Debug, Clone)]
+pub enum DockerfileSource {
+    /// A file.
+    Path(PathBuf),
+    /// Text given directly (`-f -`), with a name for messages.
+    Text {
+        /// Shown in messages.
+        name: String,
+        /// The Dockerfile.
+        text: String,
+    },
+}
+
+/// One build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The context directory.
+    pub context: PathBuf,
+    /// The Dockerfile.
+    pub dockerfile: DockerfileSource,
+    /// Frontend options (target, build args, platform, labels, cache bypass, network).
+    pub options: BuildOptions,
+    /// Secrets by id.
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// `--allow network.host`.
+    pub allow_network_host: bool,
+    /// `--allow security.insecure`.
+    pub allow_insecure: bool,
+    /// Outputs.
+    pub exports: Vec<Export>,
+}
+
+/// What a successful build produced.
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    /// The image, when an output needed one.
+    pub image: Option<hearth_exporter::Image>,
+    /// Warnings about the Dockerfile.
+    pub warnings: Vec<hearth_dockerfile::Diagnostic>,
+    /// The Dockerfile text and its name, for rendering warnings.
+    pub dockerfile: (String, String),
+    /// Nodes the plan had.
+    pub nodes: usize,
+}
+
+/// The build engine of one state root.
+pub struct Engine {
+    host: Arc<Host>,
+    max_parallelism: usize,
+}
+
+impl Engine {
+    /// Opens the store at `options.root` (waiting if another process holds it),
+    /// cleans up after a crashed predecessor, and prepares the worker.
+    pub async fn open(options: EngineOptions) -> Result<Self, EngineError> {
+        let root = options.root.clone();
+        let on_wait = options.on_wait;
+        let store = tokio::task::spawn_blocking(move || {
+            Store::open(
+                &root,
+                StoreOptions {
+                    wait: true,
+                    on_wait,
+                    ..StoreOptions::default()
+                },
+            )
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("opening the store: {e}")))??;
+        let registry = Client::new(options.registry, Arc::new(NoCredentials))?;
+        let host = Host::new(
+            store,
+            registry,
+            &HostOptions {
+                runtime: options.runtime,
+                snapshotter: options.snapshotter,
+            },
+        )?;
+        host.cleanup().await;
+        Ok(Self {
+            host,
+            max_parallelism: options.max_parallelism.max(1),
+        })
+    }
+
+    /// The worker host (store, registry, counters).
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        self.host.store()
+    }
+
+    /// Runs one build, reporting progress on `events`.
+    pub async fn build(
+        &self,
+        request: BuildRequest,
+        events: EventSender,
+        cancel: CancellationToken,
+    ) -> Result<BuildOutcome, EngineError> {
+        let (file_name, text) = read_dockerfile(&request)?;
+        let mut options = request.options.clone();
+        let definition_step = internal_step(
+            &events,
+            &format!("[internal] load build definition from {file_name}"),
+        );
+        let dockerfile_path = match &request.dockerfile {
+            DockerfileSource::Path(p) => p.clone(),
+            DockerfileSource::Text { .. } => request.context.join("Dockerfile"),
+        };
+        let ignore =
+            hearth_dockerignore::fs::read_ignore_for_build(&request.context, &dockerfile_path)
+                .map_err(|e| {
+                    EngineError::Input(format!(
+                        "reading .dockerignore in {}: {e}",
+                        request.context.display()
+                    ))
+                })?;
+        options.dockerignore = ignore.patterns;
+        internal_done(&events, definition_step);
+
+        let plan = self.plan(&text, &file_name, options, &events).await?;
+        let definition = Arc::new(plan.definition.clone());
+        let session = Session {
+            locals: BTreeMap::from([("context".to_owned(), request.context.clone())]),
+            secrets: request.secrets.clone(),
+            allow_network_host: request.allow_network_host,
+            allow_insecure: request.allow_insecure,
+        };
+        let worker = Arc::new(BuildWorker::new(Arc::clone(&self.host), session));
+        let solver = Solver::new(worker);
+        let result = solver
+            .solve(
+                Arc::clone(&definition),
+                &SolveOptions {
+                    max_parallelism: self.max_parallelism,
+                },
+                events.clone(),
+                cancel,
+            )
+            .await
+            .map_err(|e| EngineError::step(e, &definition, &text, &file_name))?;
+        let layers = match &result {
+            None => Vec::new(),
+            Some(Ref::Layers(l)) => l.as_ref().clone(),
+            Some(Ref::Context(_)) => {
+                return Err(EngineError::Internal(
+                    "the build result is the context itself".into(),
+                ));
+            }
+        };
+        let epoch = source_date_epoch(&request.options)?;
+        let image =
+            exports::write_all(&self.host, &layers, &plan, &request.exports, epoch, &events)
+                .await?;
+        Ok(BuildOutcome {
+            image,
+            warnings: plan.warnings.clone(),
+            dockerfile: (file_name, text),
+            nodes: definition.len(),
+        })
+    }
+
+    async fn plan(
+        &self,
+        text: &str,
+        file_name: &str,
+        options: BuildOptions,
+        events: &EventSender,
+    ) -> Result<BuildPlan, EngineError> {
+        let resolver = resolver::RegistryResolver::new(
+            self.host.registry().clone(),
+            tokio::runtime::Handle::current(),
+            events.clone(),
+        );
+        let text_owned = text.to_owned();
+        let plan = tokio::task::spawn_blocking(move || {
+            hearth_dockerfile::plan(&text_owned, &options, &resolver)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("planning: {e}")))?;
+        plan.map_err(|diagnostics| {
+            EngineError::Dockerfile(Box::new(DockerfileFailure {
+                diagnostics,
+                text: text.to_owned(),
+                file_name: file_name.to_owned(),
+            }))
+        })
+    }
+}
+
+/// The `SOURCE_DATE_EPOCH` build argument, which BuildKit takes as the image's creation
+/// time (and, with `rewrite-timestamp=true`, as the bound for file times).
+fn source_date_epoch(options: &BuildOptions) -> Result<Option<i64>, EngineError> {
+    match options
+        .build_args
+        .get("SOURCE_DATE_EPOCH")
+        .map(|v| v.trim())
+    {
+        None | Some("") => Ok(None),
+        Some(value) => value.parse::<i64>().map(Some).map_err(|_| {
+            EngineError::Input(format!(
+                "invalid SOURCE_DATE_EPOCH {value:?}: expected seconds since 1970-01-01 UTC"
+            ))
+        }),
+    }
+}
+
+fn read_dockerfile(request: &BuildRequest) -> Result<(String, String), EngineError> {
+    match &request.dockerfile {
+        DockerfileSource::Text { name, text } => Ok((name.clone(), text.clone())),
+        DockerfileSource::Path(path) => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| EngineError::Input(format!("reading {}: {e}", path.display())))?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                EngineError::Input(format!(
+                    "{} is not valid UTF-8 (byte {})",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                ))
+            })?;
+            let name = Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "Dockerfile".into());
+            Ok((name, text))
+        }
+    }
+}
+
+/// A step the engine performs itself, shown like a vertex.
+pub(crate) struct InternalStep {
+    pub(crate) vertex: hearth_core::Digest,
+    started: Instant,
+}
+
+pub(crate) fn internal_step(events: &EventSender, name: &str) -> InternalStep {
+    let vertex = hearth_core::Digest::of(
+        format!("hearth-internal\0{name}\0{:?}", Instant::now()).as_bytes(),
+    );
+    events.send(Event::Started {
+        vertex,
+        name: name.to_owned(),
+    });
+    InternalStep {
+        vertex,
+        started: Instant::now(),
+    }
+}
+
+pub(crate) fn internal_done(events: &EventSender, step: InternalStep) {
+    events.send(Event::Completed {
+        vertex: step.vertex,
+        duration: step.started.elapsed(),
+    });
+}

@@ -1,0 +1,66 @@
+//! Base image configurations for the frontend, from registries.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use hearth_core::Platform;
+use hearth_core::image::ImageConfig;
+use hearth_dockerfile::{ImageResolver, ResolvedImage};
+use hearth_registry::Client;
+use hearth_solver::EventSender;
+
+/// Resolves through the registry client, once per reference and platform per build.
+/// The frontend is synchronous, so it runs on a blocking thread and waits here.
+pub(crate) struct RegistryResolver {
+    client: Client,
+    runtime: tokio::runtime::Handle,
+    events: EventSender,
+    cache: Mutex<HashMap<(String, String), Result<ResolvedImage, String>>>,
+}
+
+impl RegistryResolver {
+    pub(crate) fn new(
+        client: Client,
+        runtime: tokio::runtime::Handle,
+        events: EventSender,
+    ) -> Self {
+        Self {
+            client,
+            runtime,
+            events,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl ImageResolver for RegistryResolver {
+    fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
+        let key = (reference.to_owned(), platform.format_all());
+        if let Ok(cache) = self.cache.lock()
+            && let Some(hit) = cache.get(&key)
+        {
+            return hit.clone();
+        }
+        let step = crate::internal_step(
+            &self.events,
+            &format!("[internal] load metadata for {reference}"),
+        );
+        let outcome = self
+            .runtime
+            .block_on(self.client.resolve(reference, platform))
+            .map_err(|e| e.to_string())
+            .and_then(|resolved| {
+                let config: ImageConfig = serde_json::from_slice(&resolved.config_bytes)
+                    .map_err(|e| format!("invalid image config: {e}"))?;
+                Ok(ResolvedImage {
+                    digest: Some(resolved.manifest_digest),
+                    config,
+                })
+            });
+        crate::internal_done(&self.events, step);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, outcome.clone());
+        }
+        outcome
+    }
+}

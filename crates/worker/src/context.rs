@@ -1,0 +1,517 @@
+//! The build context: synced into the store, then read by COPY and bind mounts.
+//!
+//! Each context directory gets a persistent copy in the store, filtered by
+//! `.dockerignore` and limited to the paths the build reads, with every file owned by
+//! root (what BuildKit's file sync produces). Syncing compares each file's size,
+//! modification time, inode and mode with what the last sync saw and copies only what
+//! changed, so an unchanged context costs one directory walk. Cache keys of steps that
+//! read the context are digests of exactly the files they select.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hearth_core::Digest;
+use hearth_dockerignore::{DirPruner, MatchInfo, PatternMatcher};
+use hearth_fileops::{ChecksumOptions, checksum};
+use hearth_graph::Op;
+use hearth_graph::op::{FileAction, LocalSource, MountKind};
+use hearth_solver::{Job, NodeCtx};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Host, Ref, Session};
+
+/// A synced context, as one build sees it.
+#[derive(Debug)]
+pub struct ContextView {
+    /// The synced copy.
+    pub dir: PathBuf,
+    /// Files synced, changed or removed by this sync (for progress and tests).
+    pub stats: SyncStats,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Entries in the synced copy.
+    pub entries: u64,
+    /// Files copied because they were new or changed.
+    pub copied: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Entries removed because they are gone, ignored or not needed.
+    pub removed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Seen {
+    size: u64,
+    mtime_ns: i128,
+    ino: u64,
+    mode: u32,
+    link: Option<String>,
+}
+
+impl Seen {
+    fn of(meta: &fs::Metadata, link: Option<String>) -> Self {
+        Self {
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ino: meta.ino(),
+            mode: meta.mode(),
+            link,
+        }
+    }
+}
+
+const INDEX_PREFIX: &str = "context-index/";
+
+/// Syncs the local directory the source names and returns the synced view.
+pub(crate) async fn sync(
+    host: &Host,
+    session: &Session,
+    source: &LocalSource,
+    job: &Job,
+) -> Result<Ref, Error> {
+    let src = session.locals.get(&source.name).cloned().ok_or_else(|| {
+        Error::Unsupported(format!(
+            "the build has no local directory named {:?}",
+            source.name
+        ))
+    })?;
+    let src = fs::canonicalize(&src).map_err(|e| Error::io(&src, e))?;
+    let id = Digest::of(format!("{}\0{}", src.display(), source.name).as_bytes());
+    let dest = host.store.root().join("v1").join("contexts").join(id.hex());
+    let store = host.store.clone();
+    let excludes = source.exclude_patterns.clone();
+    let follow = source.follow_paths.clone();
+    let dest_for_task = dest.clone();
+    let stats = tokio::task::spawn_blocking(move || -> Result<SyncStats, Error> {
+        let key = format!("{INDEX_PREFIX}{}", id.hex());
+        let previous: BTreeMap<String, Seen> = store
+            .read()?
+            .kv_get(&key)?
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let (index, stats) = sync_dir(&src, &dest_for_task, &excludes, &follow, &previous)?;
+        if index != previous {
+            let bytes = serde_json::to_vec(&index).map_err(|e| Error::Key(e.to_string()))?;
+            let mut txn = store.write()?;
+            txn.kv_put(&key, &bytes)?;
+            txn.commit()?;
+        }
+        Ok(stats)
+    })
+    .await
+    .map_err(|e| Error::Unsupported(format!("context sync task failed: {e}")))??;
+    job.progress.status(format!(
+        "transferring {}: {} files, {} changed ({} bytes)",
+        source.name, stats.entries, stats.copied, stats.bytes
+    ));
+    Ok(Ref::Context(Arc::new(ContextView { dir: dest, stats })))
+}
+
+/// The context paths a build reads (BuildKit's follow paths), as matchers.
+struct FollowPaths {
+    full: Vec<PatternMatcher>,
+    /// For each path, matchers of its leading components (`sub/*` for `sub/*/leaf`), to
+    /// know which directories lead to a match.
+    prefixes: Vec<Vec<PatternMatcher>>,
+    /// Paths with a `**` component, which any directory below that point may lead to.
+    double_star_at: Vec<usize>,
+}
+
+impl FollowPaths {
+    fn new(raw: &[String]) -> Self {
+        let mut full = Vec::new();
+        let mut prefixes = Vec::new();
+        let mut double_star_at = Vec::new();
+        for path in raw {
+            let path = path.trim_start_matches("./").trim_start_matches('/');
+            if let Ok(m) = PatternMatcher::new([path]) {
+                full.push(m);
+            }
+            let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+            if let Some(i) = components.iter().position(|c| *c == "**") {
+                double_star_at.push(i);
+            }
+            prefixes.push(
+                (1..components.len())
+                    .filter_map(|k| PatternMatcher::new([components[..k].join("/")]).ok())
+                    .collect(),
+            );
+        }
+        Self {
+            full,
+            prefixes,
+            double_star_at,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.full.is_empty() && self.prefixes.is_empty()
+    }
+
+    /// Whether `rel` is needed: it matches a path (or is below a match), or it is a
+    /// directory on the way to one.
+    fn needs(&self, rel: &str, is_dir: bool) -> bool {
+        if self.is_empty()
+            || self
+                .full
+                .iter()
+                .any(|m| m.matches_or_parent_matches(rel).unwrap_or(false))
+        {
+            return true;
+        }
+        if !is_dir {
+            return false;
+        }
+        let depth = rel.split('/').count();
+        // A `**` matches any number of directories, so every directory at or below its
+        // position may lead to a match.
+        if self.double_star_at.iter().any(|&i| i < depth) {
+            return true;
+        }
+        self.prefixes.iter().any(|p| {
+            p.get(depth - 1)
+                .is_some_and(|m| m.matches_or_parent_matches(rel).unwrap_or(false))
+        })
+    }
+}
+
+fn sync_dir(
+    src: &Path,
+    dest: &Path,
+    excludes: &[String],
+    follow_paths: &[String],
+    previous: &BTreeMap<String, Seen>,
+) -> Result<(BTreeMap<String, Seen>, SyncStats), Error> {
+    let ignore = PatternMatcher::new(excludes)
+        .map_err(|e| Error::Unsupported(format!("invalid .dockerignore: {e}")))?;
+    let pruner = DirPruner::new(&ignore);
+    let follow = FollowPaths::new(follow_paths);
+    fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+    let mut index = BTreeMap::new();
+    let mut stats = SyncStats::default();
+    let mut infos: BTreeMap<String, MatchInfo> = BTreeMap::new();
+    let mut dir_times: Vec<(PathBuf, fs::Metadata)> = Vec::new();
+    let mut walker = walkdir::WalkDir::new(src)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = walker.next() {
+        let entry = entry.map_err(|e| Error::io(src, io::Error::other(e.to_string())))?;
+        let Ok(rel_path) = entry.path().strip_prefix(src) else {
+            continue;
+        };
+        let rel = rel_path.to_string_lossy().into_owned();
+        let parent_info = rel_path
+            .parent()
+            .and_then(|p| infos.get(p.to_string_lossy().as_ref()))
+            .cloned()
+            .unwrap_or_default();
+        let (ignored, info) = ignore
+            .matches_using_parent_results(&rel, &parent_info)
+            .map_err(|e| Error::Unsupported(format!("invalid .dockerignore: {e}")))?;
+        let is_dir = entry.file_type().is_dir();
+        if is_dir {
+            infos.insert(rel.clone(), info);
+        }
+        if ignored {
+            if is_dir && pruner.can_skip(&rel) {
+                walker.skip_current_dir();
+            }
+            continue;
+        }
+        if !follow.needs(&rel, is_dir) {
+            if is_dir {
+                walker.skip_current_dir();
+            }
+            continue;
+        }
+        let meta = entry
+            .path()
+            .symlink_metadata()
+            .map_err(|e| Error::io(entry.path(), e))?;
+        let link = if meta.file_type().is_symlink() {
+            Some(
+                fs::read_link(entry.path())
+                    .map_err(|e| Error::io(entry.path(), e))?
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        } else {
+            None
+        };
+        let seen = Seen::of(&meta, link.clone());
+        let target = dest.join(rel_path);
+        let unchanged = previous.get(&rel) == Some(&seen) && target.symlink_metadata().is_ok();
+        if !unchanged {
+            copy_entry(entry.path(), &target, &meta, link.as_deref(), &mut stats)?;
+        }
+        if is_dir {
+            dir_times.push((target, meta));
+        }
+        stats.entries += 1;
+        index.insert(rel, seen);
+    }
+    // Remove what is no longer part of the context, deepest first.
+    let mut stale: Vec<PathBuf> = Vec::new();
+    for entry in walkdir::WalkDir::new(dest)
+        .min_depth(1)
+        .contents_first(true)
+    {
+        let Ok(entry) = entry else { continue };
+        let Ok(rel) = entry.path().strip_prefix(dest) else {
+            continue;
+        };
+        if !index.contains_key(rel.to_string_lossy().as_ref()) {
+            stale.push(entry.path().to_path_buf());
+        }
+    }
+    for path in stale {
+        let removed = match path.symlink_metadata() {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
+            Ok(_) => fs::remove_file(&path),
+            Err(_) => continue,
+        };
+        removed.map_err(|e| Error::io(&path, e))?;
+        stats.removed += 1;
+    }
+    // Directory times last: writing into a directory changes them.
+    for (dir, meta) in dir_times.iter().rev() {
+        set_mtime(dir, meta);
+    }
+    Ok((index, stats))
+}
+
+fn set_mtime(path: &Path, meta: &fs::Metadata) {
+    let mtime = filetime_of(meta);
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.set_times(fs::FileTimes::new().set_modified(mtime).set_accessed(mtime));
+    }
+}
+
+fn filetime_of(meta: &fs::Metadata) -> std::time::SystemTime {
+    meta.modified().unwrap_or(std::time::UNIX_EPOCH)
+}
+
+/// Copies one entry into the synced tree, owned by root with the source's mode and
+/// modification time.
+fn copy_entry(
+    src: &Path,
+    dest: &Path,
+    meta: &fs::Metadata,
+    link: Option<&str>,
+    stats: &mut SyncStats,
+) -> Result<(), Error> {
+    if let Ok(existing) = dest.symlink_metadata() {
+        let same_kind = existing.file_type().is_dir() && meta.is_dir();
+        if !same_kind {
+            let removed = if existing.is_dir() {
+                fs::remove_dir_all(dest)
+            } else {
+                fs::remove_file(dest)
+            };
+            removed.map_err(|e| Error::io(dest, e))?;
+        }
+    }
+    let io_err = |e| Error::io(dest, e);
+    if let Some(target) = link {
+        std::os::unix::fs::symlink(target, dest).map_err(io_err)?;
+        let _ = rustix::fs::chownat(
+            rustix::fs::CWD,
+            dest,
+            Some(rustix::fs::Uid::ROOT),
+            Some(rustix::fs::Gid::ROOT),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        );
+        stats.copied += 1;
+        return Ok(());
+    }
+    if meta.is_dir() {
+        if !dest.is_dir() {
+            fs::create_dir(dest).map_err(io_err)?;
+        }
+    } else if meta.is_file() {
+        let tmp = dest.with_file_name(format!(
+            ".hearth-sync-{}",
+            dest.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        let bytes = fs::copy(src, &tmp).map_err(|e| Error::io(src, e))?;
+        fs::rename(&tmp, dest).map_err(io_err)?;
+        stats.bytes += bytes;
+        let f = fs::File::open(dest).map_err(io_err)?;
+        let mtime = filetime_of(meta);
+        let _ = f.set_times(fs::FileTimes::new().set_modified(mtime).set_accessed(mtime));
+    } else {
+        // Sockets, fifos and devices are not part of a build context.
+        return Ok(());
+    }
+    rustix::fs::chown(
+        dest,
+        Some(rustix::fs::Uid::ROOT),
+        Some(rustix::fs::Gid::ROOT),
+    )
+    .map_err(|e| Error::io(dest, e.into()))?;
+    fs::set_permissions(dest, fs::Permissions::from_mode(meta.mode() & 0o7777)).map_err(io_err)?;
+    stats.copied += 1;
+    Ok(())
+}
+
+/// The content digest of what `node` reads from its input `index`.
+pub(crate) async fn content_key(
+    host: &Host,
+    node: &NodeCtx<'_>,
+    index: usize,
+    input: &Ref,
+) -> Result<Digest, Error> {
+    let _ = host;
+    let root: PathBuf = match input {
+        Ref::Context(view) => view.dir.clone(),
+        Ref::Layers(_) => {
+            return Err(Error::Key(
+                "a content key was asked of a layer result".into(),
+            ));
+        }
+    };
+    let index = u32::try_from(index).ok();
+    let mut selections: Vec<(String, ChecksumOptions)> = Vec::new();
+    match &node.node.op {
+        Op::File(file) => {
+            for action in &file.actions {
+                if let FileAction::Copy(c) = action
+                    && c.source == index
+                {
+                    selections.push((
+                        c.src.clone(),
+                        ChecksumOptions {
+                            follow_symlinks: c.follow_symlinks,
+                            wildcard: c.allow_wildcard,
+                            include_patterns: c.include_patterns.clone(),
+                            exclude_patterns: c.exclude_patterns.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        Op::Exec(exec) => {
+            for m in &exec.mounts {
+                if m.input == index && matches!(m.kind, MountKind::Bind) {
+                    selections.push((m.selector.clone(), ChecksumOptions::default()));
+                }
+            }
+        }
+        _ => {}
+    }
+    tokio::task::spawn_blocking(move || -> Result<Digest, Error> {
+        let mut parts = String::new();
+        for (path, options) in &selections {
+            let digest = checksum(&root, path, options)?;
+            parts.push_str(&format!("{path}\0{digest}\n"));
+        }
+        Ok(Digest::of(parts.as_bytes()))
+    })
+    .await
+    .map_err(|e| Error::Key(format!("checksum task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, content: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+    }
+
+    #[test]
+    fn sync_copies_filters_and_updates_incrementally() {
+        let src = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        write(src.path(), "a.txt", "a");
+        write(src.path(), "logs/x.log", "log");
+        write(src.path(), "keep.log", "keep");
+        write(src.path(), "dir/b.txt", "b");
+        let excludes = vec![
+            "*.log".to_owned(),
+            "logs".to_owned(),
+            "!keep.log".to_owned(),
+        ];
+        let (index, stats) =
+            sync_dir(src.path(), dest.path(), &excludes, &[], &BTreeMap::new()).unwrap();
+        assert_eq!(stats.copied, 4, "a.txt, dir, dir/b.txt, keep.log");
+        assert!(dest.path().join("keep.log").exists());
+        assert!(!dest.path().join("logs").exists());
+        let (index2, stats2) = sync_dir(src.path(), dest.path(), &excludes, &[], &index).unwrap();
+        assert_eq!(stats2.copied, 0, "nothing changed");
+        assert_eq!(index, index2);
+        write(src.path(), "a.txt", "changed");
+        fs::remove_file(src.path().join("dir/b.txt")).unwrap();
+        let (_, stats3) = sync_dir(src.path(), dest.path(), &excludes, &[], &index2).unwrap();
+        assert_eq!(
+            (stats3.copied, stats3.removed),
+            (2, 1),
+            "a.txt and its directory's entry for dir; b.txt removed"
+        );
+        assert_eq!(
+            fs::read_to_string(dest.path().join("a.txt")).unwrap(),
+            "changed"
+        );
+        assert!(!dest.path().join("dir/b.txt").exists());
+    }
+
+    #[test]
+    fn wildcards_inside_follow_paths_reach_their_directories() {
+        let src = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        write(src.path(), "sub/x/leaf", "1");
+        write(src.path(), "sub/y/leaf", "2");
+        write(src.path(), "sub/y/other", "3");
+        write(src.path(), "deep/a/b/c.txt", "4");
+        write(src.path(), "skip/a.txt", "5");
+        let follow = ["sub/*/leaf".to_owned(), "deep/**/c.txt".to_owned()];
+        let (index, _) = sync_dir(src.path(), dest.path(), &[], &follow, &BTreeMap::new()).unwrap();
+        let names: Vec<&String> = index.keys().collect();
+        assert_eq!(
+            names,
+            vec![
+                "deep",
+                "deep/a",
+                "deep/a/b",
+                "deep/a/b/c.txt",
+                "sub",
+                "sub/x",
+                "sub/x/leaf",
+                "sub/y",
+                "sub/y/leaf"
+            ]
+        );
+    }
+
+    #[test]
+    fn follow_paths_limit_what_is_synced() {
+        let src = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        write(src.path(), "app/main.c", "c");
+        write(src.path(), "docs/big.pdf", "pdf");
+        write(src.path(), "top.txt", "t");
+        let (index, _) = sync_dir(
+            src.path(),
+            dest.path(),
+            &[],
+            &["app".to_owned(), "top.txt".to_owned()],
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let names: Vec<&String> = index.keys().collect();
+        assert_eq!(names, vec!["app", "app/main.c", "top.txt"]);
+    }
+}

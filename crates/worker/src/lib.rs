@@ -1,0 +1,324 @@
+//! The worker: runs build graph nodes on this machine.
+//!
+//! It implements [`hearth_solver::Worker`] with hearth's storage and runtime: image
+//! sources are pulled from registries and unpacked once into layer directories, the
+//! build context is synced into the store, `Exec` nodes run in runc on an overlay of
+//! their input's layers, `File` nodes run hearth's copy/mkdir/mkfile/rm on such an
+//! overlay, and `Merge` nodes just stack layer lists. Every result is a list of
+//! immutable layer directories (see [`snapshot`]), recorded in the store's metadata
+//! under its cache key so later builds find it.
+//!
+//! [`Host`] holds what all builds share (store, registry client, runtime); a
+//! [`BuildWorker`] adds one build's session (its context directories, secrets and
+//! entitlements) and is what the solver drives.
+
+mod cachemount;
+pub mod context;
+mod error;
+mod exec;
+mod file;
+mod http;
+mod image;
+mod keys;
+mod records;
+mod secrets;
+pub mod snapshot;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use hearth_core::Digest;
+use hearth_executor::runc::Runc;
+use hearth_graph::Op;
+use hearth_graph::op::SourceOp;
+use hearth_registry::Client;
+use hearth_solver::{CacheKey, InputKeyMode, Job, KeyInput, NodeCtx, WorkerError};
+use hearth_store::{LayerId, Store};
+
+pub use context::ContextView;
+pub use error::Error;
+
+/// A result: a filesystem.
+#[derive(Debug, Clone)]
+pub enum Ref {
+    /// A stack of layer directories, bottom first; empty is an empty filesystem.
+    Layers(Arc<Vec<LayerId>>),
+    /// The build context as synced for this build.
+    Context(Arc<ContextView>),
+}
+
+impl Ref {
+    /// The layers, for results that are layer stacks.
+    pub fn layers(&self) -> Option<&[LayerId]> {
+        match self {
+            Self::Layers(l) => Some(l),
+            Self::Context(_) => None,
+        }
+    }
+}
+
+/// Where a secret's value comes from (`--secret id=…,src=…|env=…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file on the client.
+    File(PathBuf),
+    /// An environment variable of the client.
+    Env(String),
+}
+
+/// What one build brings: its local directories, secrets and permissions.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// Local directories by name (`context`).
+    pub locals: BTreeMap<String, PathBuf>,
+    /// Secrets by id.
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// `--allow network.host`.
+    pub allow_network_host: bool,
+    /// `--allow security.insecure`.
+    pub allow_insecure: bool,
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Containers started.
+    pub execs: AtomicU64,
+    /// File operations run.
+    pub file_ops: AtomicU64,
+    /// Layers downloaded.
+    pub layers_pulled: AtomicU64,
+}
+
+/// Settings of the machine's worker.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// The OCI runtime binary.
+    pub runtime: PathBuf,
+    /// `[worker.oci] snapshotter`.
+    pub snapshotter: snapshot::SnapshotterKind,
+}
+
+/// What every build on this machine shares.
+pub struct Host {
+    pub(crate) store: Store,
+    pub(crate) registry: Client,
+    pub(crate) runc: Runc,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) empty_dir: PathBuf,
+    pub(crate) snapshotter: snapshot::Snapshotter,
+    /// Counters.
+    pub metrics: Metrics,
+    pub(crate) cache_mounts: cachemount::CacheMounts,
+}
+
+impl Host {
+    /// A worker host over `store`, pulling with `registry`.
+    pub fn new(store: Store, registry: Client, options: &HostOptions) -> Result<Arc<Self>, Error> {
+        let state_dir = store.root().join("v1").join("state");
+        let empty_dir = state_dir.join("empty");
+        std::fs::create_dir_all(&empty_dir).map_err(|source| Error::io(&empty_dir, source))?;
+        let hosts = state_dir.join("hosts");
+        std::fs::write(
+            &hosts,
+            hearth_executor::files::hosts_file(hearth_executor::DEFAULT_HOSTNAME),
+        )
+        .map_err(|source| Error::io(&hosts, source))?;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        for (name, host_network) in [("resolv.conf", true), ("resolv.conf.isolated", false)] {
+            let path = state_dir.join(name);
+            std::fs::write(
+                &path,
+                hearth_executor::files::resolv_conf(&host_resolv, host_network),
+            )
+            .map_err(|source| Error::io(&path, source))?;
+        }
+        let snapshotter =
+            snapshot::Snapshotter::new(options.snapshotter, &store.tmp_dir(), &empty_dir)?;
+        let runc = Runc::new(
+            &options.runtime,
+            store.runc_dir(),
+            store.tmp_dir().join("bundles"),
+        );
+        Ok(Arc::new(Self {
+            cache_mounts: cachemount::CacheMounts::new(store.cache_mounts_dir()),
+            store,
+            registry,
+            runc,
+            state_dir,
+            empty_dir,
+            snapshotter,
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The snapshotter in use.
+    pub fn snapshotter(&self) -> &snapshot::Snapshotter {
+        &self.snapshotter
+    }
+
+    /// The registry client.
+    pub fn registry(&self) -> &Client {
+        &self.registry
+    }
+
+    /// Kills containers a crashed process left behind.
+    pub async fn cleanup(&self) -> Vec<String> {
+        self.runc.remove_stale().await
+    }
+
+    /// Containers started so far.
+    pub fn exec_count(&self) -> u64 {
+        self.metrics.execs.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn scratch_dir(&self, prefix: &str) -> Result<PathBuf, Error> {
+        let dir = self
+            .store
+            .tmp_dir()
+            .join(format!("{prefix}-{}", random_id()));
+        std::fs::create_dir_all(&dir).map_err(|source| Error::io(&dir, source))?;
+        Ok(dir)
+    }
+
+    pub(crate) fn layer_paths(&self, layers: &[LayerId]) -> Vec<PathBuf> {
+        layers.iter().map(|l| self.store.layer_dir(l)).collect()
+    }
+}
+
+pub(crate) fn random_id() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+        .collect()
+}
+
+/// The worker the solver drives for one build.
+pub struct BuildWorker {
+    host: Arc<Host>,
+    session: Session,
+}
+
+impl BuildWorker {
+    /// A worker for one build with `session`.
+    pub fn new(host: Arc<Host>, session: Session) -> Self {
+        Self { host, session }
+    }
+
+    /// The shared host.
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+}
+
+fn boxed(e: Error) -> WorkerError {
+    Box::new(e)
+}
+
+impl hearth_solver::Worker for BuildWorker {
+    type Output = Ref;
+
+    fn input_key_mode(&self, node: &NodeCtx<'_>, index: usize) -> InputKeyMode {
+        keys::input_mode(node, index)
+    }
+
+    fn content_key<'a>(
+        &'a self,
+        node: NodeCtx<'a>,
+        index: usize,
+        input: &'a Ref,
+    ) -> BoxFuture<'a, Result<Digest, WorkerError>> {
+        async move {
+            context::content_key(&self.host, &node, index, input)
+                .await
+                .map_err(boxed)
+        }
+        .boxed()
+    }
+
+    fn cache_key(&self, node: &NodeCtx<'_>, inputs: &[KeyInput]) -> Result<CacheKey, WorkerError> {
+        keys::cache_key(node, inputs).map_err(|e| boxed(Error::Key(e.to_string())))
+    }
+
+    fn load<'a>(
+        &'a self,
+        node: NodeCtx<'a>,
+        key: CacheKey,
+    ) -> BoxFuture<'a, Result<Option<Vec<Ref>>, WorkerError>> {
+        async move {
+            // The context and downloads are always read fresh: their cache keys say
+            // nothing about their content.
+            if matches!(
+                node.node.op,
+                Op::Source(SourceOp::Local(_) | SourceOp::Http(_))
+            ) {
+                return Ok(None);
+            }
+            records::load(&self.host, &key)
+                .map(|r| r.map(|layers| vec![layers]))
+                .map_err(boxed)
+        }
+        .boxed()
+    }
+
+    fn exec<'a>(
+        &'a self,
+        node: NodeCtx<'a>,
+        key: CacheKey,
+        inputs: Vec<Ref>,
+        job: &'a Job,
+    ) -> BoxFuture<'a, Result<Vec<Ref>, WorkerError>> {
+        async move {
+            let result = match &node.node.op {
+                Op::Source(SourceOp::Image(img)) => image::pull(&self.host, img, key, job).await,
+                Op::Source(SourceOp::Local(local)) => context::sync(&self.host, &self.session, local, job).await,
+                Op::Source(SourceOp::Http(http)) => http::fetch(&self.host, http, job).await,
+                Op::Source(SourceOp::Git(git)) => Err(Error::Unsupported(format!(
+                    "git sources are not supported yet ({}); clone the repository into the context instead",
+                    git.remote
+                ))),
+                Op::Exec(op) => exec::run(&self.host, &self.session, &node, op, key, &inputs, job).await,
+                Op::File(op) => file::run(&self.host, &node, op, key, &inputs, job).await,
+                Op::Merge(_) => merge(&self.host, key, &inputs),
+            };
+            result.map(|r| vec![r]).map_err(boxed)
+        }
+        .boxed()
+    }
+}
+
+fn merge(host: &Host, key: CacheKey, inputs: &[Ref]) -> Result<Ref, Error> {
+    let mut layers = Vec::new();
+    for input in inputs {
+        match input {
+            Ref::Layers(l) => layers.extend(l.iter().cloned()),
+            Ref::Context(_) => {
+                return Err(Error::Unsupported(
+                    "merging the build context directly".into(),
+                ));
+            }
+        }
+    }
+    records::save(host, key, &layers, "merge", "merge")?;
+    Ok(Ref::Layers(Arc::new(layers)))
+}
+
+/// Joins `path` (absolute inside a filesystem) onto `root`.
+pub(crate) fn under(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
+}
