@@ -31,3 +31,37 @@ require_rust() {
         die "rustc $ver is too old: hearth needs 1.85 or newer (rustup update stable)"
     fi
 }
+
+# Whether a Distribution registry answers at $1 (host:port).
+registry_up() {
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://$1/v2/" 2>/dev/null || true)
+    [ "$code" = 200 ] || [ "$code" = 401 ]
+}
+
+# Starts Debian's docker-registry on $1 (host:port) with its data in $2, unless one already
+# answers there. Sets STARTED_REGISTRY_PID when it started one.
+start_registry() {
+    addr=$1 data=$2
+    STARTED_REGISTRY_PID=
+    registry_up "$addr" && return 0
+    mkdir -p "$data"
+    cat >"$data/config.yml" <<CONFIG
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $data/storage
+  delete:
+    enabled: true
+http:
+  addr: $addr
+CONFIG
+    setsid docker-registry serve "$data/config.yml" >"$data/registry.log" 2>&1 &
+    STARTED_REGISTRY_PID=$!
+    for _ in $(seq 1 100); do
+        registry_up "$addr" && return 0
+        sleep 0.1
+    done
+    die "docker-registry did not start on $addr; see $data/registry.log"
+}

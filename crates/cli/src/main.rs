@@ -14,12 +14,20 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "hearth", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    global: commands::engine::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Build an image from a Dockerfile.
+    Build(Box<commands::build::Args>),
+    /// List the images in hearth's store.
+    Images(commands::images::ListArgs),
+    /// Remove images from hearth's store by name.
+    Rmi(commands::images::RemoveArgs),
     /// Tools for inspecting what hearth understands.
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -35,6 +43,9 @@ enum DebugCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Build(args) => commands::build::run(&cli.global, &args),
+        Command::Images(args) => commands::images::list(&cli.global, &args),
+        Command::Rmi(args) => commands::images::remove(&cli.global, &args),
         Command::Debug(DebugCommand::Dockerfile(args)) => commands::debug_dockerfile::run(&args),
     };
     match result {

@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub(crate) mod build;
 pub(crate) mod debug_dockerfile;
+pub(crate) mod engine;
+pub(crate) mod images;
 
 use std::io::Write;
 

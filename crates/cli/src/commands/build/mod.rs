@@ -1,0 +1,410 @@
+//! `hearth build`: builds a Dockerfile with the engine running in this process.
+
+mod output;
+mod report;
+mod secret;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use hearth_core::Platform;
+use hearth_dockerfile::{BuildOptions, NoCache};
+use hearth_engine::{BuildRequest, DockerfileSource, Export, ExportKind, ImageFormat};
+use hearth_graph::op::NetworkMode;
+use hearth_progress::{Mode, Renderer, Summary};
+use hearth_solver::{Event, EventSender};
+use tokio_util::sync::CancellationToken;
+
+use super::debug_dockerfile::parse_build_args;
+use super::engine::{self, GlobalArgs};
+
+/// Flags of `hearth build`, spelt as docker buildx spells them.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Name of the Dockerfile (default: CONTEXT/Dockerfile; `-` reads standard input).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// Name and optionally a tag (`name:tag`); keeps the image in hearth's store.
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    tags: Vec<String>,
+    /// The stage to build.
+    #[arg(long)]
+    target: Option<String>,
+    /// Build-time variable, `KEY=VALUE` (or `KEY` to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    build_args: Vec<String>,
+    /// Secret to expose to the build: `id=ID,src=FILE` or `id=ID,env=VAR`.
+    #[arg(long = "secret", value_name = "SPEC")]
+    secrets: Vec<String>,
+    /// Target platform (`linux/amd64`).
+    #[arg(long)]
+    platform: Option<String>,
+    /// Output destination: `type=docker|oci|local|tar|image,dest=PATH[,…]`.
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    outputs: Vec<String>,
+    /// Progress output: auto, plain, tty, rawjson, or quiet.
+    #[arg(long, default_value = "auto", value_name = "TYPE")]
+    progress: String,
+    /// Suppress the progress output and print the image ID on success.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Do not use the cache.
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// Do not use the cache for these stages.
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    no_cache_filter: Vec<String>,
+    /// Networking mode for RUN instructions: default, none or host.
+    #[arg(long, default_value = "default", value_name = "MODE")]
+    network: String,
+    /// Extra privileges: network.host, security.insecure.
+    #[arg(long = "allow", value_name = "ENTITLEMENT", value_delimiter = ',')]
+    allow: Vec<String>,
+    /// Metadata for the image, `KEY=VALUE`.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Write the image ID to this file.
+    #[arg(long, value_name = "FILE")]
+    iidfile: Option<PathBuf>,
+    /// Write the build result metadata (image digests and names) to this file, as JSON.
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    metadata_file: Option<PathBuf>,
+    /// Build context directory.
+    context: PathBuf,
+}
+
+struct Prepared {
+    request: BuildRequest,
+    mode: Option<Mode>,
+}
+
+fn prepare(args: &Args) -> anyhow::Result<Prepared> {
+    let context = args.context.clone();
+    if context.as_os_str() == "-" {
+        bail!("a context from standard input is not supported; give a directory");
+    }
+    let meta = std::fs::metadata(&context).with_context(|| {
+        format!(
+            "unable to prepare context: path {:?} not found",
+            context.display().to_string()
+        )
+    })?;
+    if !meta.is_dir() {
+        bail!(
+            "unable to prepare context: {} is not a directory",
+            context.display()
+        );
+    }
+    let dockerfile = match &args.file {
+        Some(f) if f.as_os_str() == "-" => DockerfileSource::Text {
+            name: "Dockerfile".to_owned(),
+            text: std::io::read_to_string(std::io::stdin())
+                .context("reading the Dockerfile from standard input")?,
+        },
+        Some(f) => DockerfileSource::Path(f.clone()),
+        None => DockerfileSource::Path(context.join("Dockerfile")),
+    };
+
+    let mut options = BuildOptions::for_host();
+    options.target = args.target.clone();
+    options.build_args = parse_build_args(&args.build_args)?;
+    // buildx passes the client's SOURCE_DATE_EPOCH to the build unless given explicitly.
+    if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
+        options
+            .build_args
+            .entry("SOURCE_DATE_EPOCH".to_owned())
+            .or_insert(epoch);
+    }
+    if let Some(p) = &args.platform {
+        if p.contains(',') {
+            bail!(
+                "--platform {p:?}: multi-platform builds are not supported yet; build one platform at a time"
+            );
+        }
+        options.target_platform =
+            Some(Platform::parse(p).with_context(|| format!("invalid --platform {p:?}"))?);
+    }
+    options.labels = parse_labels(&args.labels)?;
+    options.no_cache = if args.no_cache {
+        NoCache::All
+    } else if args.no_cache_filter.is_empty() {
+        NoCache::None
+    } else {
+        NoCache::Stages(args.no_cache_filter.clone())
+    };
+    options.network = match args.network.as_str() {
+        "default" | "" => NetworkMode::Default,
+        "none" => NetworkMode::None,
+        "host" => NetworkMode::Host,
+        other => bail!("invalid --network {other:?}: use default, none or host"),
+    };
+
+    let mut allow_network_host = false;
+    let mut allow_insecure = false;
+    for entitlement in &args.allow {
+        match entitlement.as_str() {
+            "network.host" => allow_network_host = true,
+            "security.insecure" => allow_insecure = true,
+            other => bail!("invalid --allow {other:?}: use network.host or security.insecure"),
+        }
+    }
+
+    let mut secrets = BTreeMap::new();
+    for raw in &args.secrets {
+        let (id, source) = secret::parse_secret(raw)?;
+        secrets.insert(id, source);
+    }
+
+    let exports = exports(args)?;
+    let mode = if args.quiet || args.progress == "quiet" {
+        None
+    } else {
+        Some(args.progress.parse::<Mode>()?)
+    };
+    Ok(Prepared {
+        request: BuildRequest {
+            context,
+            dockerfile,
+            options,
+            secrets,
+            allow_network_host,
+            allow_insecure,
+            exports,
+        },
+        mode,
+    })
+}
+
+fn parse_labels(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    raw.iter()
+        .map(|item| match item.split_once('=') {
+            Some(("", _)) => bail!("invalid --label {item:?}: the key is empty"),
+            Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
+            None => Ok((item.clone(), String::new())),
+        })
+        .collect()
+}
+
+/// The outputs: each `-o`, plus the store when `-t` names the image. Names from `-t`
+/// apply to every image output that has none of its own, as in buildx.
+fn exports(args: &Args) -> anyhow::Result<Vec<Export>> {
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| normalize_name(t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut exports = Vec::new();
+    for raw in &args.outputs {
+        let mut export = output::parse_output(raw)?;
+        export.names = export
+            .names
+            .iter()
+            .map(|n| normalize_name(n))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if export.names.is_empty() {
+            export.names = tags.clone();
+        }
+        exports.push(export);
+    }
+    let stdout_outputs = exports
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, ExportKind::DockerArchive { dest } | ExportKind::OciArchive { dest } | ExportKind::Tar { dest } if dest.as_os_str() == "-")
+        })
+        .count();
+    if stdout_outputs > 1 {
+        bail!("only one output can be written to standard output");
+    }
+    if !tags.is_empty() && !exports.iter().any(|e| e.kind == ExportKind::Store) {
+        exports.push(Export {
+            kind: ExportKind::Store,
+            names: tags,
+            format: ImageFormat::default(),
+        });
+    }
+    Ok(exports)
+}
+
+/// `app` → `docker.io/library/app:latest`, as docker names images.
+pub(crate) fn normalize_name(name: &str) -> anyhow::Result<String> {
+    let reference = hearth_registry::ImageReference::parse(name)
+        .with_context(|| format!("invalid image name {name:?}"))?;
+    if reference.digest.is_some() {
+        bail!("invalid image name {name:?}: a tag name cannot contain a digest");
+    }
+    Ok(reference.to_string())
+}
+
+/// Counts what the closing line reports while passing events to the display.
+#[derive(Default)]
+struct Tally {
+    seen: HashSet<hearth_core::Digest>,
+    cached: HashSet<hearth_core::Digest>,
+}
+
+impl Tally {
+    fn record(&mut self, event: &Event) {
+        match event {
+            Event::Started { vertex, name } if !hearth_solver::is_engine_step(name) => {
+                self.seen.insert(*vertex);
+            }
+            Event::Cached { vertex, name } if !hearth_solver::is_engine_step(name) => {
+                self.seen.insert(*vertex);
+                self.cached.insert(*vertex);
+            }
+            _ => {}
+        }
+    }
+}
+
+pub(crate) fn run(global: &GlobalArgs, args: &Args) -> anyhow::Result<ExitCode> {
+    let prepared = prepare(args)?;
+    let settings = engine::settings(global)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(build(settings, prepared, args))
+}
+
+async fn build(
+    settings: engine::Settings,
+    prepared: Prepared,
+    args: &Args,
+) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let engine = engine::open(settings).await?;
+    // The solver cancels its token itself when a step fails; a signal cancels the parent.
+    let interrupted = CancellationToken::new();
+    let cancel = interrupted.child_token();
+    let signals = tokio::spawn(cancel_on_signal(interrupted.clone()));
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mode = prepared.mode.map(Mode::resolve_for_stderr);
+    let display = tokio::spawn(async move {
+        // Quiet builds still keep the failing step's output for the error report.
+        let mut renderer = match mode {
+            Some(m) => Renderer::new(m, Box::new(std::io::stderr())),
+            None => Renderer::new(Mode::Plain, Box::new(std::io::sink())),
+        };
+        let mut tally = Tally::default();
+        let mut ticker = tokio::time::interval(std::time::Duration::from_millis(100));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Some(event) => {
+                        tally.record(&event);
+                        renderer.handle(&event);
+                    }
+                    None => break,
+                },
+                _ = ticker.tick() => renderer.tick(),
+            }
+        }
+        (renderer, tally)
+    });
+
+    let names: Vec<String> = prepared
+        .request
+        .exports
+        .iter()
+        .flat_map(|e| e.names.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let outcome = engine
+        .build(prepared.request, EventSender::new(tx), cancel.clone())
+        .await;
+    signals.abort();
+    let (renderer, tally) = display.await.context("the progress display stopped")?;
+    let summary = Summary {
+        duration: started.elapsed(),
+        steps: tally.seen.len(),
+        cached: tally.cached.len(),
+        failed: outcome.is_err(),
+    };
+    let mut renderer = renderer;
+    let _ = renderer.finish(&summary);
+
+    match outcome {
+        Ok(outcome) => {
+            let mut stderr = std::io::stderr().lock();
+            let (name, text) = &outcome.dockerfile;
+            if !args.quiet {
+                for warning in &outcome.warnings {
+                    let _ = writeln!(stderr, "{}", warning.render(name, text));
+                }
+            }
+            if let Some(image) = &outcome.image {
+                let id = image.config_digest.to_string();
+                if let Some(path) = &args.iidfile {
+                    std::fs::write(path, &id)
+                        .with_context(|| format!("writing --iidfile {}", path.display()))?;
+                }
+                if args.quiet {
+                    let _ = writeln!(std::io::stdout().lock(), "{id}");
+                }
+            }
+            if let Some(path) = &args.metadata_file {
+                write_metadata(path, &outcome, &names)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            if interrupted.is_cancelled() {
+                let _ = writeln!(std::io::stderr().lock(), "error: build canceled");
+                return Ok(ExitCode::from(130));
+            }
+            report::print_failure(&err, &renderer, report::display_shows_logs(mode));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// buildx's `--metadata-file` keys for an image build.
+fn write_metadata(
+    path: &std::path::Path,
+    outcome: &hearth_engine::BuildOutcome,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let mut doc = serde_json::Map::new();
+    if let Some(image) = &outcome.image {
+        doc.insert(
+            "containerimage.digest".into(),
+            image.manifest_digest.to_string().into(),
+        );
+        doc.insert(
+            "containerimage.config.digest".into(),
+            image.config_digest.to_string().into(),
+        );
+        let descriptor = serde_json::json!({
+            "mediaType": image.media_type,
+            "digest": image.manifest_digest.to_string(),
+            "size": image.manifest.len(),
+        });
+        doc.insert("containerimage.descriptor".into(), descriptor);
+    }
+    if !names.is_empty() {
+        doc.insert("image.name".into(), names.join(",").into());
+    }
+    let text = serde_json::to_string_pretty(&doc)?;
+    std::fs::write(path, text + "\n")
+        .with_context(|| format!("writing --metadata-file {}", path.display()))
+}
+
+async fn cancel_on_signal(cancel: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    cancel.cancel();
+}

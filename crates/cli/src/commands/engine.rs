@@ -1,0 +1,95 @@
+//! Opening the embedded engine from the global flags and the configuration file.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use hearth_config::Snapshotter;
+use hearth_engine::{Engine, EngineOptions, SnapshotterChoice};
+use hearth_registry::{HostConfig, RegistryConfig};
+
+/// Flags every engine-using subcommand shares.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct GlobalArgs {
+    /// Configuration file (buildkitd.toml syntax).
+    #[arg(long, global = true, value_name = "FILE", env = "HEARTH_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// State directory (default: `root` from the configuration, else /var/lib/hearth).
+    #[arg(long, global = true, value_name = "DIR", env = "HEARTH_ROOT")]
+    pub(crate) root: Option<PathBuf>,
+}
+
+/// The settings an embedded engine runs with, after the configuration file.
+pub(crate) struct Settings {
+    pub(crate) options: EngineOptions,
+}
+
+/// Reads the configuration (`--config`, else the default path if it exists), prints its
+/// warnings, and refuses it when it has errors, as buildkitd does.
+pub(crate) fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
+    let loaded = match &global.config {
+        Some(path) => hearth_config::load(path)?,
+        None => hearth_config::load_if_exists(&hearth_config::Config::default_path())?,
+    };
+    if !loaded.findings.is_empty() {
+        let _ = writeln!(std::io::stderr().lock(), "{}", loaded.render());
+    }
+    if loaded.has_errors() {
+        bail!(
+            "the configuration file {} has errors; fix them and try again",
+            loaded.source_name
+        );
+    }
+    let config = loaded.config;
+    let root = global
+        .root
+        .clone()
+        .or(config.root.clone())
+        .unwrap_or_else(|| PathBuf::from("/var/lib/hearth"));
+    let worker = &config.worker.oci;
+    let mut hosts = BTreeMap::new();
+    for (name, mut host) in config.registry_hosts() {
+        host.read_tls_config_dirs()
+            .with_context(|| format!("reading the TLS directories of [registry.\"{name}\"]"))?;
+        hosts.insert(
+            name,
+            HostConfig {
+                mirrors: host.mirrors,
+                http: host.http,
+                insecure: host.insecure,
+                ca: host.ca,
+                keypair: host.keypair,
+            },
+        );
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let options = EngineOptions {
+        root,
+        runtime: PathBuf::from(worker.binary.clone().unwrap_or_else(|| "runc".to_owned())),
+        registry: RegistryConfig { hosts },
+        max_parallelism: worker.max_parallelism.map(|n| n as usize).unwrap_or(cores),
+        snapshotter: match worker.snapshotter {
+            Snapshotter::Auto => SnapshotterChoice::Auto,
+            Snapshotter::Overlayfs => SnapshotterChoice::Overlayfs,
+            Snapshotter::Native => SnapshotterChoice::Native,
+        },
+        on_wait: Some(Box::new(|holder: &str| {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "waiting for the state directory: {holder}"
+            );
+        })),
+    };
+    Ok(Settings { options })
+}
+
+/// Opens the engine described by `settings`.
+pub(crate) async fn open(settings: Settings) -> anyhow::Result<Engine> {
+    let root = settings.options.root.clone();
+    Engine::open(settings.options)
+        .await
+        .with_context(|| format!("opening hearth's state directory {}", root.display()))
+}

@@ -1,0 +1,185 @@
+//! `hearth images` and `hearth rmi`: the named images in hearth's store.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hearth_store::tables::Images;
+use hearth_store::{ImageRecord, unix_now};
+
+use super::engine::{self, GlobalArgs};
+
+/// Flags of `hearth images`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    /// Only show image IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Show full image IDs.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+}
+
+/// Flags of `hearth rmi`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RemoveArgs {
+    /// Images to remove, by name (`app:1.0`).
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+fn open_store(
+    global: &GlobalArgs,
+) -> anyhow::Result<(tokio::runtime::Runtime, hearth_engine::Engine)> {
+    let settings = engine::settings(global)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let engine = runtime.block_on(engine::open(settings))?;
+    Ok((runtime, engine))
+}
+
+/// `docker.io/library/app:1.0` → (`app`, `1.0`), as docker shows names.
+fn familiar(name: &str) -> (String, String) {
+    let (repo, tag) = match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (name, "<none>"),
+    };
+    let repo = repo
+        .strip_prefix("docker.io/library/")
+        .or_else(|| repo.strip_prefix("docker.io/"))
+        .unwrap_or(repo);
+    (repo.to_owned(), tag.to_owned())
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.3}{}", UNITS[unit]).replace(".000", "")
+    }
+}
+
+fn ago(created: u64) -> String {
+    let secs = unix_now().saturating_sub(created);
+    match secs {
+        0..=59 => format!("{secs} seconds ago"),
+        60..=3599 => format!("{} minutes ago", secs / 60),
+        3600..=86_399 => format!("{} hours ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+pub(crate) fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
+    let (_runtime, engine) = open_store(global)?;
+    let mut images: Vec<ImageRecord> = engine.store().read()?.list::<Images>()?;
+    images.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
+    let mut out = String::new();
+    let id = |r: &ImageRecord| {
+        let full = r.config.to_string();
+        if args.no_trunc {
+            full
+        } else {
+            r.config.hex().chars().take(12).collect()
+        }
+    };
+    if args.quiet {
+        for r in &images {
+            out.push_str(&id(r));
+            out.push('\n');
+        }
+    } else {
+        let rows: Vec<[String; 5]> = images
+            .iter()
+            .map(|r| {
+                let (repo, tag) = familiar(&r.name);
+                [repo, tag, id(r), ago(r.created), human_size(r.size)]
+            })
+            .collect();
+        let header = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut line = |cells: [&str; 5]| {
+            let mut text = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                if i + 1 == cells.len() {
+                    text.push_str(cell);
+                } else {
+                    text.push_str(&format!("{cell:<width$}   ", width = widths[i]));
+                }
+            }
+            out.push_str(text.trim_end());
+            out.push('\n');
+        };
+        line(header);
+        for row in &rows {
+            line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+        }
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn remove(global: &GlobalArgs, args: &RemoveArgs) -> anyhow::Result<ExitCode> {
+    let (_runtime, engine) = open_store(global)?;
+    let mut txn = engine.store().write()?;
+    let mut missing = Vec::new();
+    let mut removed = Vec::new();
+    for name in &args.names {
+        let normalized = super::build::normalize_name(name)?;
+        if txn.delete::<Images>(&normalized)? {
+            removed.push(name.clone());
+        } else {
+            missing.push(name.clone());
+        }
+    }
+    txn.commit()?;
+    let mut stdout = std::io::stdout().lock();
+    for name in &removed {
+        writeln!(stdout, "Untagged: {name}")?;
+    }
+    if missing.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let mut stderr = std::io::stderr().lock();
+        for name in &missing {
+            writeln!(stderr, "error: no such image: {name}")?;
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_sizes_as_docker_shows_them() {
+        assert_eq!(
+            familiar("docker.io/library/app:1.0"),
+            ("app".into(), "1.0".into())
+        );
+        assert_eq!(
+            familiar("docker.io/team/app:latest"),
+            ("team/app".into(), "latest".into())
+        );
+        assert_eq!(
+            familiar("127.0.0.1:5000/app:v2"),
+            ("127.0.0.1:5000/app".into(), "v2".into())
+        );
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(4_260_000), "4.26MB");
+    }
+}

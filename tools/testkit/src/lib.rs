@@ -1,0 +1,59 @@
+//! Real components for hearth's tests and set-up scripts.
+//!
+//! hearth's tests run against what users have: Debian's `docker-registry` (the
+//! Distribution registry), `skopeo`, `runc` and `dockerd`. This crate starts them on
+//! loopback with their own configuration and state in a temporary directory, stops them
+//! when dropped, and makes the base image the tests build on: busybox, from Debian's
+//! `busybox-static`, since nothing can be pulled from Docker Hub.
+//!
+//! A component that is missing or does not start is an error naming the Debian package to
+//! install; tests turn it into a failure, never a skip.
+
+mod busybox;
+mod dockerd;
+mod process;
+mod registry;
+
+pub use busybox::{BUSYBOX_REPOSITORY, write_busybox_layout};
+pub use dockerd::Dockerd;
+pub use process::{Missing, require};
+pub use registry::Registry;
+
+use std::path::Path;
+use std::process::Command;
+
+/// Copies the OCI layout at `layout` (tag `latest`) to `reference` on a plain-HTTP
+/// registry with skopeo.
+pub fn push_layout(layout: &Path, reference: &str) -> Result<(), String> {
+    let skopeo = require("skopeo", "skopeo").map_err(|e| e.to_string())?;
+    let output = Command::new(skopeo)
+        .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:latest", layout.display()))
+        .arg(format!("docker://{reference}"))
+        .output()
+        .map_err(|e| format!("running skopeo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "skopeo copy to {reference} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// `skopeo inspect --raw` of `reference` on a plain-HTTP registry: the manifest bytes.
+pub fn inspect_raw(reference: &str) -> Result<Vec<u8>, String> {
+    let skopeo = require("skopeo", "skopeo").map_err(|e| e.to_string())?;
+    let output = Command::new(skopeo)
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .map_err(|e| format!("running skopeo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "skopeo inspect {reference} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(output.stdout)
+}

@@ -1,0 +1,122 @@
+//! Debian's `docker-registry` (Distribution v2) on a loopback port of its own.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::process::{free_port, require};
+
+/// A running registry; stopped and its data removed when dropped.
+pub struct Registry {
+    addr: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry on `127.0.0.1:<free port>` with storage in a temporary directory.
+    pub fn start() -> Result<Self, String> {
+        let exe = require("docker-registry", "docker-registry").map_err(|e| e.to_string())?;
+        let dir = tempfile::Builder::new()
+            .prefix("hearth-registry-")
+            .tempdir()
+            .map_err(|e| format!("creating the registry directory: {e}"))?;
+        let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .map_err(|e| format!("writing {}: {e}", config.display()))?;
+        let log = std::fs::File::create(dir.path().join("registry.log"))
+            .map_err(|e| format!("creating the registry log: {e}"))?;
+        let log_err = log.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new(exe)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| format!("starting docker-registry: {e}"))?;
+        let mut registry = Self { addr, child, dir };
+        registry.wait_ready()?;
+        Ok(registry)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("docker-registry exited ({status}): {}", self.log()));
+            }
+            if v2_answers(&self.addr) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!(
+            "docker-registry did not answer on {} within 15s: {}",
+            self.addr,
+            self.log()
+        ))
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Where the registry keeps its files.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The registry's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// A hearth configuration file that sends `docker.io` to this registry over plain
+    /// HTTP, written to `path`.
+    pub fn write_hearth_config(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(
+            path,
+            format!(
+                "[registry.\"docker.io\"]\n  mirrors = [\"{0}\"]\n\n[registry.\"{0}\"]\n  http = true\n",
+                self.addr
+            ),
+        )
+    }
+}
+
+fn v2_answers(addr: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(
+            format!("GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok()
+        && (head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.1 401"))
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
