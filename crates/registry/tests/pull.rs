@@ -581,7 +581,9 @@ async fn basic_auth_uses_credentials_and_refusals_never_show_the_password() {
     );
 }
 
-#[tokio::test]
+// Multi-threaded: the token server runs on this runtime and must answer skopeo while
+// the test thread blocks waiting for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_tokens_are_fetched_once_per_scope_and_reused() {
     let server = support::token::start(support::token::Policy {
         users: [("alice".to_owned(), "open-sesame".to_owned())].into(),
