@@ -53,6 +53,28 @@ pub struct ChecksumOptions {
 /// [`FileOpError::NotFound`] (`"/path": not found`) when a path without wildcards
 /// does not exist, malformed patterns, and I/O errors.
 pub fn checksum(root: &Path, path: &str, options: &ChecksumOptions) -> Result<Digest, FileOpError> {
+    checksum_cached(root, path, options, None)
+}
+
+/// Content digests a caller already knows, so that [`checksum_cached`] need not read
+/// files again (a synced build context hashes each file once, when it copies it).
+pub trait ContentDigests {
+    /// The sha256 of the regular file at host path `path` whose `lstat` is `meta`, if
+    /// known for exactly this version of the file.
+    fn sha256(&self, path: &Path, meta: &std::fs::Metadata) -> Option<[u8; 32]>;
+}
+
+/// [`checksum`], taking file content digests from `known` where it has them.
+///
+/// # Errors
+///
+/// As [`checksum`].
+pub fn checksum_cached(
+    root: &Path,
+    path: &str,
+    options: &ChecksumOptions,
+    known: Option<&dyn ContentDigests>,
+) -> Result<Digest, FileOpError> {
     let src_path = paths::clean_keep_slash(path);
     let filter = Filter::new(&options.include_patterns, &options.exclude_patterns)?;
     let sources = if options.wildcard {
@@ -87,6 +109,7 @@ pub fn checksum(root: &Path, path: &str, options: &ChecksumOptions) -> Result<Di
             root,
             hasher: &mut hasher,
             inodes: HashMap::new(),
+            known,
         };
         let shown_path = |p: &Path| paths::shown(root, p);
         walk::walk(&followed, &meta, &filter, &mut visitor, &shown_path)?;
@@ -100,6 +123,7 @@ struct HashVisitor<'a> {
     hasher: &'a mut Sha256,
     /// First relative path of each multiply-linked inode, as the copy tracks it.
     inodes: HashMap<(u64, u64), PathBuf>,
+    known: Option<&'a dyn ContentDigests>,
 }
 
 impl HashVisitor<'_> {
@@ -118,6 +142,11 @@ impl HashVisitor<'_> {
     }
 
     fn content(&mut self, node: &Node<'_>) -> Result<(), FileOpError> {
+        if let Some(sha) = self.known.and_then(|k| k.sha256(node.src, node.meta)) {
+            put_u64(self.hasher, node.meta.len());
+            self.hasher.update(sha);
+            return Ok(());
+        }
         let shown = || paths::shown(self.root, node.src);
         let mut file = std::fs::OpenOptions::new()
             .read(true)

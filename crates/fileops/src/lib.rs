@@ -33,7 +33,7 @@ mod unpack;
 mod walk;
 mod wildcard;
 
-pub use checksum::{ChecksumOptions, checksum};
+pub use checksum::{ChecksumOptions, ContentDigests, checksum, checksum_cached};
 pub use copy::{CopyReport, copy};
 pub use error::FileOpError;
 pub use ops::{mkdir, mkfile, rm};

@@ -244,3 +244,32 @@ fn missing_paths_and_empty_matches() {
         Err(FileOpError::Pattern { .. })
     ));
 }
+
+/// Digests for known files, as a synced context remembers them.
+struct Known(std::collections::HashMap<std::path::PathBuf, [u8; 32]>);
+
+impl hearth_fileops::ContentDigests for Known {
+    fn sha256(&self, path: &std::path::Path, _meta: &std::fs::Metadata) -> Option<[u8; 32]> {
+        self.0.get(path).copied()
+    }
+}
+
+#[test]
+fn known_content_digests_replace_reading_the_files() {
+    let r = context();
+    let real = |rel: &str| *Digest::of(&std::fs::read(at(&r.src, rel)).unwrap()).as_bytes();
+    let mut known = std::collections::HashMap::new();
+    known.insert(at(&r.src, "/app/main.go"), real("/app/main.go"));
+    known.insert(at(&r.src, "/app/README.md"), real("/app/README.md"));
+    let plain_sum = checksum(&r.src, "/app", &plain()).unwrap();
+    let with_known =
+        hearth_fileops::checksum_cached(&r.src, "/app", &plain(), Some(&Known(known.clone())))
+            .unwrap();
+    assert_eq!(plain_sum, with_known, "true digests give the same checksum");
+
+    // A digest that disagrees with the file shows it was used instead of the content.
+    known.insert(at(&r.src, "/app/main.go"), [7u8; 32]);
+    let wrong =
+        hearth_fileops::checksum_cached(&r.src, "/app", &plain(), Some(&Known(known))).unwrap();
+    assert_ne!(plain_sum, wrong);
+}

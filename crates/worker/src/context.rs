@@ -16,11 +16,12 @@ use std::sync::Arc;
 
 use hearth_core::Digest;
 use hearth_dockerignore::{DirPruner, MatchInfo, PatternMatcher};
-use hearth_fileops::{ChecksumOptions, checksum};
+use hearth_fileops::{ChecksumOptions, checksum_cached};
 use hearth_graph::Op;
 use hearth_graph::op::{FileAction, LocalSource, MountKind};
 use hearth_solver::{Job, NodeCtx};
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use crate::{Error, Host, Ref, Session};
 
@@ -31,6 +32,8 @@ pub struct ContextView {
     pub dir: PathBuf,
     /// Files synced, changed or removed by this sync (for progress and tests).
     pub stats: SyncStats,
+    /// What the sync saw, with content digests.
+    index: Arc<BTreeMap<String, Seen>>,
 }
 
 /// What a sync did.
@@ -46,24 +49,65 @@ pub struct SyncStats {
     pub removed: u64,
 }
 
+/// What the last sync saw of one context entry, and the content digest of a regular
+/// file, computed while copying it: each file is read once per change, never on a sync
+/// or cache-key computation that finds it unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Seen {
+pub(crate) struct Seen {
     size: u64,
     mtime_ns: i128,
     ino: u64,
     mode: u32,
     link: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<Digest>,
 }
 
 impl Seen {
     fn of(meta: &fs::Metadata, link: Option<String>) -> Self {
         Self {
             size: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            mtime_ns: mtime_ns(meta),
             ino: meta.ino(),
             mode: meta.mode(),
             link,
+            sha256: None,
         }
+    }
+
+    /// Whether the source file is the one seen before (the digest is not compared).
+    fn same_file(&self, other: &Self) -> bool {
+        (self.size, self.mtime_ns, self.ino, self.mode, &self.link)
+            == (
+                other.size,
+                other.mtime_ns,
+                other.ino,
+                other.mode,
+                &other.link,
+            )
+    }
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+}
+
+/// The content digests of a synced context's files, for cache keys.
+struct SyncedDigests<'a> {
+    dir: &'a Path,
+    index: &'a BTreeMap<String, Seen>,
+}
+
+impl hearth_fileops::ContentDigests for SyncedDigests<'_> {
+    fn sha256(&self, path: &Path, meta: &fs::Metadata) -> Option<[u8; 32]> {
+        let rel = path.strip_prefix(self.dir).ok()?.to_str()?;
+        let seen = self.index.get(rel)?;
+        // The synced copy carries the source's size and time; anything else means it
+        // is not the version the digest was taken of.
+        if seen.size != meta.len() || seen.mtime_ns != mtime_ns(meta) {
+            return None;
+        }
+        seen.sha256.map(|d| *d.as_bytes())
     }
 }
 
@@ -89,29 +133,35 @@ pub(crate) async fn sync(
     let excludes = source.exclude_patterns.clone();
     let follow = source.follow_paths.clone();
     let dest_for_task = dest.clone();
-    let stats = tokio::task::spawn_blocking(move || -> Result<SyncStats, Error> {
-        let key = format!("{INDEX_PREFIX}{}", id.hex());
-        let previous: BTreeMap<String, Seen> = store
-            .read()?
-            .kv_get(&key)?
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let (index, stats) = sync_dir(&src, &dest_for_task, &excludes, &follow, &previous)?;
-        if index != previous {
-            let bytes = serde_json::to_vec(&index).map_err(|e| Error::Key(e.to_string()))?;
-            let mut txn = store.write()?;
-            txn.kv_put(&key, &bytes)?;
-            txn.commit()?;
-        }
-        Ok(stats)
-    })
+    let (index, stats) = tokio::task::spawn_blocking(
+        move || -> Result<(BTreeMap<String, Seen>, SyncStats), Error> {
+            let key = format!("{INDEX_PREFIX}{}", id.hex());
+            let previous: BTreeMap<String, Seen> = store
+                .read()?
+                .kv_get(&key)?
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let (index, stats) = sync_dir(&src, &dest_for_task, &excludes, &follow, &previous)?;
+            if index != previous {
+                let bytes = serde_json::to_vec(&index).map_err(|e| Error::Key(e.to_string()))?;
+                let mut txn = store.write()?;
+                txn.kv_put(&key, &bytes)?;
+                txn.commit()?;
+            }
+            Ok((index, stats))
+        },
+    )
     .await
     .map_err(|e| Error::Unsupported(format!("context sync task failed: {e}")))??;
     job.progress.status(format!(
         "transferring {}: {} files, {} changed ({} bytes)",
         source.name, stats.entries, stats.copied, stats.bytes
     ));
-    Ok(Ref::Context(Arc::new(ContextView { dir: dest, stats })))
+    Ok(Ref::Context(Arc::new(ContextView {
+        dir: dest,
+        stats,
+        index: Arc::new(index),
+    })))
 }
 
 /// The context paths a build reads (BuildKit's follow paths), as matchers.
@@ -247,11 +297,20 @@ fn sync_dir(
         } else {
             None
         };
-        let seen = Seen::of(&meta, link.clone());
+        let mut seen = Seen::of(&meta, link.clone());
         let target = dest.join(rel_path);
-        let unchanged = previous.get(&rel) == Some(&seen) && target.symlink_metadata().is_ok();
-        if !unchanged {
-            copy_entry(entry.path(), &target, &meta, link.as_deref(), &mut stats)?;
+        let before = previous
+            .get(&rel)
+            .filter(|p| p.same_file(&seen) && target.symlink_metadata().is_ok());
+        match before {
+            Some(before) => seen.sha256 = before.sha256,
+            None => {
+                seen.sha256 = copy_entry(entry.path(), &target, &meta, link.as_deref(), &mut stats)?
+            }
+        }
+        if meta.is_file() && seen.sha256.is_none() {
+            // An index from before digests were kept: hash the synced copy once.
+            seen.sha256 = Some(hash_file(&target)?);
         }
         if is_dir {
             dir_times.push((target, meta));
@@ -300,15 +359,44 @@ fn filetime_of(meta: &fs::Metadata) -> std::time::SystemTime {
     meta.modified().unwrap_or(std::time::UNIX_EPOCH)
 }
 
+fn hash_file(path: &Path) -> Result<Digest, Error> {
+    let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = sha2::Sha256::new();
+    io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
+    Ok(Digest::from_sha256_bytes(hasher.finalize().into()))
+}
+
+/// Copies a regular file's bytes to `dest`, hashing them on the way.
+fn copy_hashing(src: &Path, dest: &Path) -> Result<(u64, Digest), Error> {
+    use std::io::{Read, Write};
+    let mut input = fs::File::open(src).map_err(|e| Error::io(src, e))?;
+    let mut output = fs::File::create(dest).map_err(|e| Error::io(dest, e))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = input.read(&mut buf).map_err(|e| Error::io(src, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        output
+            .write_all(&buf[..n])
+            .map_err(|e| Error::io(dest, e))?;
+        total += n as u64;
+    }
+    Ok((total, Digest::from_sha256_bytes(hasher.finalize().into())))
+}
+
 /// Copies one entry into the synced tree, owned by root with the source's mode and
-/// modification time.
+/// modification time; returns a regular file's content digest.
 fn copy_entry(
     src: &Path,
     dest: &Path,
     meta: &fs::Metadata,
     link: Option<&str>,
     stats: &mut SyncStats,
-) -> Result<(), Error> {
+) -> Result<Option<Digest>, Error> {
     if let Ok(existing) = dest.symlink_metadata() {
         let same_kind = existing.file_type().is_dir() && meta.is_dir();
         if !same_kind {
@@ -331,8 +419,9 @@ fn copy_entry(
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
         );
         stats.copied += 1;
-        return Ok(());
+        return Ok(None);
     }
+    let mut digest = None;
     if meta.is_dir() {
         if !dest.is_dir() {
             fs::create_dir(dest).map_err(io_err)?;
@@ -344,15 +433,16 @@ fn copy_entry(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         ));
-        let bytes = fs::copy(src, &tmp).map_err(|e| Error::io(src, e))?;
+        let (bytes, sha) = copy_hashing(src, &tmp)?;
         fs::rename(&tmp, dest).map_err(io_err)?;
         stats.bytes += bytes;
+        digest = Some(sha);
         let f = fs::File::open(dest).map_err(io_err)?;
         let mtime = filetime_of(meta);
         let _ = f.set_times(fs::FileTimes::new().set_modified(mtime).set_accessed(mtime));
     } else {
         // Sockets, fifos and devices are not part of a build context.
-        return Ok(());
+        return Ok(None);
     }
     rustix::fs::chown(
         dest,
@@ -362,7 +452,7 @@ fn copy_entry(
     .map_err(|e| Error::io(dest, e.into()))?;
     fs::set_permissions(dest, fs::Permissions::from_mode(meta.mode() & 0o7777)).map_err(io_err)?;
     stats.copied += 1;
-    Ok(())
+    Ok(digest)
 }
 
 /// The content digest of what `node` reads from its input `index`.
@@ -373,8 +463,8 @@ pub(crate) async fn content_key(
     input: &Ref,
 ) -> Result<Digest, Error> {
     let _ = host;
-    let root: PathBuf = match input {
-        Ref::Context(view) => view.dir.clone(),
+    let view = match input {
+        Ref::Context(view) => Arc::clone(view),
         Ref::Layers(_) => {
             return Err(Error::Key(
                 "a content key was asked of a layer result".into(),
@@ -411,9 +501,13 @@ pub(crate) async fn content_key(
         _ => {}
     }
     tokio::task::spawn_blocking(move || -> Result<Digest, Error> {
+        let known = SyncedDigests {
+            dir: &view.dir,
+            index: &view.index,
+        };
         let mut parts = String::new();
         for (path, options) in &selections {
-            let digest = checksum(&root, path, options)?;
+            let digest = checksum_cached(&view.dir, path, options, Some(&known))?;
             parts.push_str(&format!("{path}\0{digest}\n"));
         }
         Ok(Digest::of(parts.as_bytes()))
@@ -466,6 +560,44 @@ mod tests {
             "changed"
         );
         assert!(!dest.path().join("dir/b.txt").exists());
+    }
+
+    #[test]
+    fn synced_files_carry_digests_that_stand_in_for_their_content() {
+        let src = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        write(src.path(), "app/main.c", "int main;");
+        write(src.path(), "app/util.c", "int util;");
+        let (index, _) = sync_dir(src.path(), dest.path(), &[], &[], &BTreeMap::new()).unwrap();
+        let main = index.get("app/main.c").and_then(|s| s.sha256);
+        assert_eq!(
+            main,
+            Some(Digest::of(b"int main;")),
+            "digest taken while copying"
+        );
+        let known = SyncedDigests {
+            dir: dest.path(),
+            index: &index,
+        };
+        let opts = ChecksumOptions::default();
+        assert_eq!(
+            checksum_cached(dest.path(), "/app", &opts, Some(&known)).unwrap(),
+            hearth_fileops::checksum(dest.path(), "/app", &opts).unwrap()
+        );
+        // Unchanged files keep their digest on the next sync without being copied again.
+        let (again, stats) = sync_dir(src.path(), dest.path(), &[], &[], &index).unwrap();
+        assert_eq!(stats.copied, 0);
+        assert_eq!(again, index);
+        // A synced copy altered behind the index's back is read, not trusted.
+        std::fs::write(dest.path().join("app/main.c"), "tampered!").unwrap();
+        let known = SyncedDigests {
+            dir: dest.path(),
+            index: &again,
+        };
+        assert_eq!(
+            checksum_cached(dest.path(), "/app", &opts, Some(&known)).unwrap(),
+            hearth_fileops::checksum(dest.path(), "/app", &opts).unwrap()
+        );
     }
 
     #[test]
