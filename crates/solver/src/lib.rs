@@ -114,6 +114,11 @@ impl<W: Worker> Solver<W> {
         } else {
             report_skipped(&build).await;
         }
+        // Memoized futures that were never driven to the end hold the build (and with it
+        // the event sender) alive; dropping them lets the progress stream end once the
+        // cancelled tasks have stopped.
+        lock(&build.results).clear();
+        lock(&build.keys).clear();
         outcome.map(Some)
     }
 
@@ -158,6 +163,13 @@ fn fail<W: Worker>(build: &Build<W>, vertex: Digest, err: WorkerError) -> SolveE
         name: vertex_name(build, &vertex),
         message: err.to_string(),
         source: Arc::new(err),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

@@ -225,12 +225,23 @@ async fn a_cached_rebuild_runs_nothing_and_a_change_reruns_only_dependents() {
         4,
         "no new execs"
     );
-    // Only the root is looked up: a hit there needs nothing below it.
-    let cached: Vec<_> = events
+    // A hit at the root needs nothing below it, yet every node of the cached chain is
+    // reported cached, once, as BuildKit shows them.
+    let mut cached: Vec<Digest> = events
         .iter()
-        .filter(|e| matches!(e, Event::Cached { .. }))
+        .filter_map(|e| match e {
+            Event::Cached { vertex, .. } => Some(*vertex),
+            _ => None,
+        })
         .collect();
-    assert_eq!(cached.len(), 1);
+    assert_eq!(cached.len(), 4);
+    cached.sort_by_key(|d| d.hex());
+    cached.dedup();
+    assert_eq!(cached.len(), 4, "each node reported once");
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Started { .. })),
+        "nothing started"
+    );
     solve(&worker, diamond("changed"), 4).await.0.unwrap();
     let execs = worker.execs.lock().unwrap().clone();
     assert_eq!(execs.get("changed"), Some(&1));
@@ -332,4 +343,41 @@ async fn events_report_start_logs_and_completion() {
         })
         .collect();
     assert_eq!(kinds, vec!["started", "log", "completed"]);
+}
+
+#[tokio::test]
+async fn after_a_failure_the_event_stream_ends_once_cancelled_work_stops() {
+    // A display drains events until the channel closes; a solve that kept its sender
+    // alive after failing would leave the client waiting forever.
+    let worker = Arc::new(CountingWorker::default());
+    let mut b = GraphBuilder::new();
+    let slow = node(&mut b, &["sleep", "60000", "slow"], &[], false);
+    let bad = node(&mut b, &["fail", "boom"], &[], false);
+    let left = node(&mut b, &["concat", "left"], &[slow], false);
+    let top = node(&mut b, &["concat", "top"], &[left, bad], false);
+    let def = b.finish(Some(top)).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let solver = Solver::new(Arc::clone(&worker));
+    let result = solver
+        .solve(
+            Arc::new(def),
+            &SolveOptions { max_parallelism: 4 },
+            EventSender::new(tx),
+            CancellationToken::new(),
+        )
+        .await;
+    assert!(result.is_err());
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while rx.recv().await.is_some() {}
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "the event channel stayed open after the solve failed"
+    );
+    assert_eq!(
+        worker.execs.lock().unwrap().get("left"),
+        None,
+        "nothing ran after the failure"
+    );
 }
