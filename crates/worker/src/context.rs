@@ -462,13 +462,23 @@ pub(crate) async fn content_key(
     index: usize,
     input: &Ref,
 ) -> Result<Digest, Error> {
-    let _ = host;
-    let view = match input {
-        Ref::Context(view) => Arc::clone(view),
-        Ref::Layers(_) => {
-            return Err(Error::Key(
-                "a content key was asked of a layer result".into(),
-            ));
+    // A context is read in place, with the digests its sync took; a layer result (an
+    // `ADD <url>` download) is read through a view of its layers.
+    let (root, view, mounted) = match input {
+        Ref::Context(view) => (view.dir.clone(), Some(Arc::clone(view)), None),
+        Ref::Layers(layers) => {
+            let scratch = host.scratch_dir("checksum")?;
+            let mounted = host
+                .snapshotter
+                .readonly(&host.layer_paths(layers), &scratch.join("view"));
+            let mounted = match mounted {
+                Ok(m) => m,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&scratch);
+                    return Err(e.into());
+                }
+            };
+            (mounted.path().to_path_buf(), None, Some((mounted, scratch)))
         }
     };
     let index = u32::try_from(index).ok();
@@ -500,20 +510,28 @@ pub(crate) async fn content_key(
         }
         _ => {}
     }
-    tokio::task::spawn_blocking(move || -> Result<Digest, Error> {
-        let known = SyncedDigests {
-            dir: &view.dir,
-            index: &view.index,
-        };
+    let digest = tokio::task::spawn_blocking(move || -> Result<Digest, Error> {
+        let known = view.as_ref().map(|v| SyncedDigests {
+            dir: &v.dir,
+            index: &v.index,
+        });
+        let known = known
+            .as_ref()
+            .map(|k| k as &dyn hearth_fileops::ContentDigests);
         let mut parts = String::new();
         for (path, options) in &selections {
-            let digest = checksum_cached(&view.dir, path, options, Some(&known))?;
+            let digest = checksum_cached(&root, path, options, known)?;
             parts.push_str(&format!("{path}\0{digest}\n"));
         }
         Ok(Digest::of(parts.as_bytes()))
     })
     .await
-    .map_err(|e| Error::Key(format!("checksum task failed: {e}")))?
+    .map_err(|e| Error::Key(format!("checksum task failed: {e}")));
+    if let Some((view, scratch)) = mounted {
+        drop(view);
+        let _ = fs::remove_dir_all(&scratch);
+    }
+    digest?
 }
 
 #[cfg(test)]

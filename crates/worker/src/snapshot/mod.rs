@@ -112,6 +112,8 @@ impl Snapshotter {
         if layers.is_empty() {
             return Ok(Mounted::plain(self.empty.clone()));
         }
+        std::fs::create_dir_all(target)
+            .map_err(|e| MountError::new("cannot create the mount point", target, e))?;
         if self.native {
             native::materialize(layers, target).map_err(|e| {
                 MountError::new(format!("cannot copy {} layers", layers.len()), target, e)
