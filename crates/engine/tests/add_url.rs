@@ -21,7 +21,7 @@ impl HttpServer {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("python3")
+        let mut child = Command::new("python3")
             .args([
                 "-m",
                 "http.server",
@@ -41,6 +41,8 @@ impl HttpServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("python3 -m http.server did not start");
     }
 }
@@ -115,11 +117,10 @@ async fn add_url_is_verified_refetched_and_keyed_by_content() {
     // A checksum that does not match fails the step and says so.
     std::fs::write(ctx.join("Dockerfile"), dockerfile(Some(sha("version 1\n")))).unwrap();
     let failed = build(&engine, request(&ctx, local())).await;
-    let message = failed
-        .outcome
-        .err()
-        .expect("a checksum mismatch must fail")
-        .to_string();
+    let Err(error) = failed.outcome else {
+        panic!("a checksum mismatch must fail the build");
+    };
+    let message = error.to_string();
     assert!(message.contains("checksum mismatch"), "{message}");
     drop(server);
 }
