@@ -63,4 +63,34 @@ fn a_docker_archive_loads_into_dockerd_and_runs_its_cmd() {
         String::from_utf8_lossy(&run.stdout),
         "hello from a hearth build\nrun by docker\n"
     );
+
+    // `--load` pipes the same archive into `docker load`, as buildx does.
+    let loaded = env
+        .hearth(
+            &root,
+            &[
+                "build",
+                "--progress",
+                "plain",
+                "--load",
+                "-t",
+                "hearth-e2e:loaded",
+                ctx.to_str().unwrap(),
+            ],
+        )
+        .env("DOCKER_HOST", dockerd.docker_host())
+        .output()
+        .unwrap();
+    assert!(
+        loaded.status.success(),
+        "hearth build --load failed: {}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let run = dockerd
+        .docker(&["run", "--rm", "--network", "none", "hearth-e2e:loaded"])
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "hello from a hearth build\nrun by docker\n"
+    );
 }

@@ -1,7 +1,6 @@
 //! Writing a build's outputs (`-o type=…`, `-t name`).
 
 use std::fs;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use hearth_dockerfile::BuildPlan;
@@ -13,15 +12,18 @@ use hearth_store::{ImageRecord, LayerId, unix_now};
 use hearth_worker::Host;
 
 use crate::EngineError;
+use crate::sink::Sink;
 
 /// What kind of output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportKind {
-    /// A `docker load` archive (`type=docker`).
+    /// A `docker load` archive (`type=docker,dest=…`).
     DockerArchive {
         /// Where; `-` is standard output.
         dest: PathBuf,
     },
+    /// The same archive piped into `docker load` (`type=docker` without `dest`, `--load`).
+    DockerLoad,
     /// An OCI layout tarball (`type=oci`).
     OciArchive {
         /// Where; `-` is standard output.
@@ -94,19 +96,6 @@ impl ExportKind {
     }
 }
 
-fn open_output(dest: &Path) -> Result<Box<dyn Write>, EngineError> {
-    if dest.as_os_str() == "-" {
-        return Ok(Box::new(BufWriter::new(std::io::stdout())));
-    }
-    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)
-            .map_err(|e| EngineError::Input(format!("creating {}: {e}", parent.display())))?;
-    }
-    let file = fs::File::create(dest)
-        .map_err(|e| EngineError::Input(format!("creating {}: {e}", dest.display())))?;
-    Ok(Box::new(BufWriter::with_capacity(1 << 20, file)))
-}
-
 pub(crate) async fn write_all(
     host: &Host,
     layers: &[LayerId],
@@ -171,6 +160,12 @@ pub(crate) async fn write_all(
                         status(format!("naming to {name}"));
                     }
                 }
+                ExportKind::DockerLoad => {
+                    status(format!(
+                        "loading image {} into docker",
+                        image.manifest_digest
+                    ));
+                }
                 ExportKind::DockerArchive { dest }
                 | ExportKind::OciArchive { dest }
                 | ExportKind::OciDir { dest } => {
@@ -209,29 +204,26 @@ async fn write_image(host: &Host, image: &Image, export: &Export) -> Result<(), 
     let export = export.clone();
     tokio::task::spawn_blocking(move || -> Result<(), EngineError> {
         match &export.kind {
-            ExportKind::DockerArchive { dest } => {
-                let out = open_output(dest)?;
-                let mut out = hearth_exporter::write_docker_archive(
+            ExportKind::DockerArchive { .. } | ExportKind::DockerLoad => {
+                let sink = match &export.kind {
+                    ExportKind::DockerArchive { dest } => Sink::open(dest)?,
+                    _ => Sink::docker_load()?,
+                };
+                let target = sink.describe();
+                hearth_exporter::write_docker_archive(
                     &store,
                     &image,
-                    out,
+                    sink,
                     &export.names,
-                    &dest.display().to_string(),
-                )?;
-                out.flush()
-                    .map_err(|e| EngineError::Input(format!("writing {}: {e}", dest.display())))?;
+                    &target,
+                )?
+                .finish()?;
             }
             ExportKind::OciArchive { dest } => {
-                let out = open_output(dest)?;
-                let mut out = hearth_exporter::write_oci_archive(
-                    &store,
-                    &image,
-                    out,
-                    &export.names,
-                    &dest.display().to_string(),
-                )?;
-                out.flush()
-                    .map_err(|e| EngineError::Input(format!("writing {}: {e}", dest.display())))?;
+                let sink = Sink::open(dest)?;
+                let target = sink.describe();
+                hearth_exporter::write_oci_archive(&store, &image, sink, &export.names, &target)?
+                    .finish()?;
             }
             ExportKind::OciDir { dest } => {
                 hearth_exporter::write_oci_dir(&store, &image, dest, &export.names)?
@@ -278,22 +270,20 @@ async fn write_files(
             .map_err(|e| EngineError::Worker(hearth_worker::Error::Mount(e)))?;
         let outcome = match &kind {
             ExportKind::Local { dest } => {
-                hearth_exporter::filesystem::copy_to_dir(mounted.path(), dest).map(|_| ())
+                hearth_exporter::filesystem::copy_to_dir(mounted.path(), dest)
+                    .map(|_| ())
+                    .map_err(EngineError::Export)
             }
-            ExportKind::Tar { dest } => {
-                let out = open_output(dest)?;
-                hearth_exporter::filesystem::write_tar(mounted.path(), out).and_then(|mut w| {
-                    w.flush().map_err(|e| hearth_exporter::ExportError::Io {
-                        path: dest.clone(),
-                        source: e,
-                    })
-                })
-            }
+            ExportKind::Tar { dest } => Sink::open(dest).and_then(|sink| {
+                hearth_exporter::filesystem::write_tar(mounted.path(), sink)
+                    .map_err(EngineError::Export)
+                    .and_then(Sink::finish)
+            }),
             _ => Ok(()),
         };
         drop(mounted);
         let _ = fs::remove_dir(&view);
-        outcome.map_err(EngineError::Export)
+        outcome
     })
     .await
     .map_err(|e| EngineError::Internal(format!("exporting files: {e}")))?

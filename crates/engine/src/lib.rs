@@ -8,6 +8,7 @@
 mod error;
 mod exports;
 mod resolver;
+mod sink;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -77,6 +77,11 @@ impl Dockerd {
             .output()
     }
 
+    /// The `DOCKER_HOST` value that reaches this daemon.
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
     fn socket(&self) -> PathBuf {
         self.dir.path().join("docker.sock")
     }

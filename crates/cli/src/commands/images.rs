@@ -53,6 +53,7 @@ fn familiar(name: &str) -> (String, String) {
     (repo.to_owned(), tag.to_owned())
 }
 
+/// docker's `units.HumanSize`: decimal units, four significant digits (Go's `%.4g`).
 fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
@@ -61,11 +62,20 @@ fn human_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes}B")
+    let integer_digits = if value < 10.0 {
+        1
+    } else if value < 100.0 {
+        2
     } else {
-        format!("{value:.3}{}", UNITS[unit]).replace(".000", "")
-    }
+        3
+    };
+    let text = format!("{value:.*}", 4 - integer_digits);
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{}", UNITS[unit])
 }
 
 fn ago(created: u64) -> String {
@@ -181,5 +191,8 @@ mod tests {
         );
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(4_260_000), "4.26MB");
+        assert_eq!(human_size(1_070_000), "1.07MB");
+        assert_eq!(human_size(123_456_789), "123.5MB");
+        assert_eq!(human_size(5_000_000_000), "5GB");
     }
 }

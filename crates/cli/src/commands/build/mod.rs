@@ -46,6 +46,12 @@ pub(crate) struct Args {
     /// Output destination: `type=docker|oci|local|tar|image,dest=PATH[,…]`.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     outputs: Vec<String>,
+    /// Shorthand for `--output=type=docker`: load the image into docker.
+    #[arg(long)]
+    load: bool,
+    /// Shorthand for `--output=type=registry` (not supported yet).
+    #[arg(long)]
+    push: bool,
     /// Progress output: auto, plain, tty, rawjson, or quiet.
     #[arg(long, default_value = "auto", value_name = "TYPE")]
     progress: String,
@@ -197,8 +203,14 @@ fn exports(args: &Args) -> anyhow::Result<Vec<Export>> {
         .iter()
         .map(|t| normalize_name(t))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.push {
+        bail!(
+            "--push is not supported yet: export with -o type=oci,dest=image.tar and push it with skopeo"
+        );
+    }
     let mut exports = Vec::new();
-    for raw in &args.outputs {
+    let load = args.load.then(|| "type=docker".to_owned());
+    for raw in args.outputs.iter().chain(load.iter()) {
         let mut export = output::parse_output(raw)?;
         export.names = export
             .names

@@ -84,8 +84,10 @@ pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
         })
     };
     let kind = match kind_name.as_str() {
-        "docker" => ExportKind::DockerArchive {
-            dest: need_dest("docker")?,
+        // Without a destination buildx loads the image into docker.
+        "docker" => match dest.clone() {
+            Some(dest) => ExportKind::DockerArchive { dest },
+            None => ExportKind::DockerLoad,
         },
         "oci" if tar => ExportKind::OciArchive {
             dest: need_dest("oci")?,
@@ -196,8 +198,12 @@ mod tests {
 
     #[test]
     fn mistakes_are_explained() {
-        let missing = parse_output("type=docker").unwrap_err().to_string();
+        let missing = parse_output("type=oci").unwrap_err().to_string();
         assert!(missing.contains("needs dest=PATH"), "{missing}");
+        assert_eq!(
+            parse_output("type=docker").unwrap().kind,
+            ExportKind::DockerLoad
+        );
         let unknown = format!(
             "{:#}",
             parse_output("type=docker,dest=x,compresion=zstd").unwrap_err()

@@ -1,0 +1,200 @@
+//! Where a tarball output is written: a file that appears only when complete, standard
+//! output, or a `docker load` process.
+
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use crate::EngineError;
+
+/// A tarball destination; call [`Sink::finish`] to complete it. Dropped unfinished, a file
+/// sink removes its partial file, so a failed or killed build never leaves a truncated
+/// image where the user expects one.
+pub(crate) enum Sink {
+    File {
+        writer: Option<BufWriter<fs::File>>,
+        partial: PathBuf,
+        dest: PathBuf,
+    },
+    Stdout(BufWriter<io::Stdout>),
+    DockerLoad {
+        writer: Option<BufWriter<ChildStdin>>,
+        child: Option<Child>,
+    },
+}
+
+impl Sink {
+    /// `dest`, or standard output for `-`.
+    pub(crate) fn open(dest: &Path) -> Result<Self, EngineError> {
+        if dest.as_os_str() == "-" {
+            return Ok(Self::Stdout(BufWriter::new(io::stdout())));
+        }
+        let parent = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        fs::create_dir_all(parent)
+            .map_err(|e| EngineError::Input(format!("creating {}: {e}", parent.display())))?;
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        remove_stale_partials(parent, &name);
+        let partial = parent.join(format!(".{name}.hearth-partial-{}", std::process::id()));
+        let file = fs::File::create(&partial)
+            .map_err(|e| EngineError::Input(format!("creating {}: {e}", partial.display())))?;
+        Ok(Self::File {
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            partial,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// The standard input of `docker load` (the docker CLI from `PATH`, honouring
+    /// `DOCKER_HOST`), as `docker buildx build --load` does.
+    pub(crate) fn docker_load() -> Result<Self, EngineError> {
+        let mut child = Command::new("docker")
+            .arg("load")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                EngineError::Input(format!(
+                    "running `docker load` to load the image: {e} (is the docker CLI installed?)"
+                ))
+            })?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| EngineError::Internal("docker load has no standard input".into()))?;
+        Ok(Self::DockerLoad {
+            writer: Some(BufWriter::with_capacity(1 << 20, stdin)),
+            child: Some(child),
+        })
+    }
+
+    /// What the destination is called in messages.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::File { dest, .. } => dest.display().to_string(),
+            Self::Stdout(_) => "standard output".to_owned(),
+            Self::DockerLoad { .. } => "docker load".to_owned(),
+        }
+    }
+
+    /// Completes the output: renames the file into place, flushes standard output, or
+    /// waits for `docker load` and checks that it succeeded.
+    pub(crate) fn finish(mut self) -> Result<(), EngineError> {
+        let described = self.describe();
+        let failed = |e: io::Error| EngineError::Input(format!("writing {described}: {e}"));
+        match &mut self {
+            Self::File {
+                writer,
+                partial,
+                dest,
+            } => {
+                let file = writer
+                    .take()
+                    .ok_or_else(|| EngineError::Internal("output finished twice".into()))?
+                    .into_inner()
+                    .map_err(|e| failed(e.into_error()))?;
+                file.sync_all().map_err(failed)?;
+                fs::rename(&*partial, &*dest).map_err(failed)?;
+                Ok(())
+            }
+            Self::Stdout(out) => out.flush().map_err(failed),
+            Self::DockerLoad { writer, child } => {
+                if let Some(w) = writer.take() {
+                    // Dropping stdin tells docker the archive is complete.
+                    drop(w.into_inner().map_err(|e| failed(e.into_error()))?);
+                }
+                let output = child
+                    .take()
+                    .ok_or_else(|| EngineError::Internal("output finished twice".into()))?
+                    .wait_with_output()
+                    .map_err(failed)?;
+                if output.status.success() {
+                    Ok(())
+                } else {
+                    Err(EngineError::Input(format!(
+                        "docker load failed ({}): {}",
+                        output.status,
+                        String::from_utf8_lossy(&output.stderr).trim()
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// Removes what killed builds left while writing `name` in `dir`: partial files whose
+/// writing process is gone.
+fn remove_stale_partials(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.hearth-partial-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::File {
+                writer: Some(w), ..
+            } => w.write(buf),
+            Self::DockerLoad {
+                writer: Some(w), ..
+            } => w.write(buf),
+            Self::Stdout(w) => w.write(buf),
+            _ => Err(io::Error::other("output already finished")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::File {
+                writer: Some(w), ..
+            } => w.flush(),
+            Self::DockerLoad {
+                writer: Some(w), ..
+            } => w.flush(),
+            Self::Stdout(w) => w.flush(),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        match self {
+            Self::File {
+                writer, partial, ..
+            } => {
+                if writer.take().is_some() {
+                    let _ = fs::remove_file(partial);
+                }
+            }
+            Self::DockerLoad { writer, child } => {
+                if let Some(mut child) = child.take() {
+                    if writer.take().is_some() {
+                        // An unfinished archive must not be loaded.
+                        let _ = child.kill();
+                    }
+                    let _ = child.wait();
+                }
+            }
+            Self::Stdout(_) => {}
+        }
+    }
+}
