@@ -130,3 +130,57 @@ async fn changing_one_context_file_reruns_exactly_the_steps_that_depend_on_it() 
         again.ran()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_from_a_stage_are_keyed_by_what_they_copy_and_no_cache_filter_reruns_a_stage() {
+    let env = Env::new();
+    let dockerfile = "\
+FROM busybox AS gen
+COPY input.txt /input.txt
+RUN cut -c1-3 /input.txt > /out.txt
+
+FROM busybox AS stamp
+RUN cat /proc/sys/kernel/random/uuid > /id
+
+FROM busybox
+COPY --from=gen /out.txt /out.txt
+COPY --from=stamp /id /id
+RUN cat /out.txt /id > /final
+";
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", dockerfile), ("input.txt", "abc1\n")],
+    );
+    let engine = env.engine().await;
+    build(&engine, request(&ctx, Vec::new())).await.expect_ok();
+
+    // The gen stage re-runs but makes the same /out.txt: what copies it stays cached.
+    std::fs::write(ctx.join("input.txt"), "abc2\n").unwrap();
+    let same_output = build(&engine, request(&ctx, Vec::new())).await;
+    same_output.expect_ok();
+    assert_eq!(
+        graph_steps(&same_output.ran()),
+        graph_steps(&[
+            "[gen 2/3] COPY input.txt /input.txt".to_owned(),
+            "[gen 3/3] RUN cut -c1-3 /input.txt > /out.txt".to_owned()
+        ]),
+    );
+
+    // --no-cache-filter re-runs the named stage; its new output re-runs what copies it.
+    let mut req = request(&ctx, Vec::new());
+    req.options.no_cache = hearth_dockerfile::NoCache::Stages(vec!["stamp".into()]);
+    let filtered = build(&engine, req).await;
+    filtered.expect_ok();
+    assert_eq!(
+        graph_steps(&filtered.ran()),
+        graph_steps(&[
+            "[stamp 2/2] RUN cat /proc/sys/kernel/random/uuid > /id".to_owned(),
+            "[stage-2 3/4] COPY --from=stamp /id /id".to_owned(),
+            "[stage-2 4/4] RUN cat /out.txt /id > /final".to_owned(),
+        ]),
+    );
+    assert!(
+        filtered.cached().iter().any(|n| n.starts_with("[gen 3/3]")),
+        "other stages stay cached"
+    );
+}

@@ -16,10 +16,8 @@ use std::sync::Arc;
 
 use hearth_core::Digest;
 use hearth_dockerignore::{DirPruner, MatchInfo, PatternMatcher};
-use hearth_fileops::{ChecksumOptions, checksum_cached};
-use hearth_graph::Op;
-use hearth_graph::op::{FileAction, LocalSource, MountKind};
-use hearth_solver::{Job, NodeCtx};
+use hearth_graph::op::LocalSource;
+use hearth_solver::Job;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
@@ -33,7 +31,7 @@ pub struct ContextView {
     /// Files synced, changed or removed by this sync (for progress and tests).
     pub stats: SyncStats,
     /// What the sync saw, with content digests.
-    index: Arc<BTreeMap<String, Seen>>,
+    pub(crate) index: Arc<BTreeMap<String, Seen>>,
 }
 
 /// What a sync did.
@@ -93,9 +91,9 @@ fn mtime_ns(meta: &fs::Metadata) -> i128 {
 }
 
 /// The content digests of a synced context's files, for cache keys.
-struct SyncedDigests<'a> {
-    dir: &'a Path,
-    index: &'a BTreeMap<String, Seen>,
+pub(crate) struct SyncedDigests<'a> {
+    pub(crate) dir: &'a Path,
+    pub(crate) index: &'a BTreeMap<String, Seen>,
 }
 
 impl hearth_fileops::ContentDigests for SyncedDigests<'_> {
@@ -455,88 +453,10 @@ fn copy_entry(
     Ok(digest)
 }
 
-/// The content digest of what `node` reads from its input `index`.
-pub(crate) async fn content_key(
-    host: &Host,
-    node: &NodeCtx<'_>,
-    index: usize,
-    input: &Ref,
-) -> Result<Digest, Error> {
-    // A context is read in place, with the digests its sync took; a layer result (an
-    // `ADD <url>` download) is read through a view of its layers.
-    let (root, view, mounted) = match input {
-        Ref::Context(view) => (view.dir.clone(), Some(Arc::clone(view)), None),
-        Ref::Layers(layers) => {
-            let scratch = host.scratch_dir("checksum")?;
-            let mounted = host
-                .snapshotter
-                .readonly(&host.layer_paths(layers), &scratch.join("view"));
-            let mounted = match mounted {
-                Ok(m) => m,
-                Err(e) => {
-                    let _ = fs::remove_dir_all(&scratch);
-                    return Err(e.into());
-                }
-            };
-            (mounted.path().to_path_buf(), None, Some((mounted, scratch)))
-        }
-    };
-    let index = u32::try_from(index).ok();
-    let mut selections: Vec<(String, ChecksumOptions)> = Vec::new();
-    match &node.node.op {
-        Op::File(file) => {
-            for action in &file.actions {
-                if let FileAction::Copy(c) = action
-                    && c.source == index
-                {
-                    selections.push((
-                        c.src.clone(),
-                        ChecksumOptions {
-                            follow_symlinks: c.follow_symlinks,
-                            wildcard: c.allow_wildcard,
-                            include_patterns: c.include_patterns.clone(),
-                            exclude_patterns: c.exclude_patterns.clone(),
-                        },
-                    ));
-                }
-            }
-        }
-        Op::Exec(exec) => {
-            for m in &exec.mounts {
-                if m.input == index && matches!(m.kind, MountKind::Bind) {
-                    selections.push((m.selector.clone(), ChecksumOptions::default()));
-                }
-            }
-        }
-        _ => {}
-    }
-    let digest = tokio::task::spawn_blocking(move || -> Result<Digest, Error> {
-        let known = view.as_ref().map(|v| SyncedDigests {
-            dir: &v.dir,
-            index: &v.index,
-        });
-        let known = known
-            .as_ref()
-            .map(|k| k as &dyn hearth_fileops::ContentDigests);
-        let mut parts = String::new();
-        for (path, options) in &selections {
-            let digest = checksum_cached(&root, path, options, known)?;
-            parts.push_str(&format!("{path}\0{digest}\n"));
-        }
-        Ok(Digest::of(parts.as_bytes()))
-    })
-    .await
-    .map_err(|e| Error::Key(format!("checksum task failed: {e}")));
-    if let Some((view, scratch)) = mounted {
-        drop(view);
-        let _ = fs::remove_dir_all(&scratch);
-    }
-    digest?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hearth_fileops::{ChecksumOptions, checksum_cached};
 
     fn write(root: &Path, rel: &str, content: &str) {
         let p = root.join(rel);

@@ -8,7 +8,7 @@
 
 use hearth_core::Digest;
 use hearth_graph::Op;
-use hearth_graph::op::{ExecOp, FileAction, MountKind, SourceOp};
+use hearth_graph::op::{ExecOp, FileAction, MountKind};
 use hearth_solver::{InputKeyMode, KeyInput, NodeCtx};
 use serde::Serialize;
 
@@ -18,8 +18,9 @@ const FILE_KEY: &str = "hearth.file.v1";
 const MERGE_KEY: &str = "hearth.merge.v1";
 const SOURCE_KEY: &str = "hearth.source.v1";
 
-/// Whether input `index` of `node` is read as files from the build context (then its
-/// contribution is a content digest) or contributes its cache key.
+/// Whether input `index` of `node` is read as files (a COPY source or a bind mount: then
+/// its contribution is a digest of the files read, see `content`) or is the base a step
+/// builds on (then it contributes its cache key).
 pub(crate) fn input_mode(node: &NodeCtx<'_>, index: usize) -> InputKeyMode {
     let reads_files = match &node.node.op {
         Op::File(file) => file
@@ -33,11 +34,7 @@ pub(crate) fn input_mode(node: &NodeCtx<'_>, index: usize) -> InputKeyMode {
         }),
         _ => false,
     };
-    let from_files_source = matches!(
-        node.input_node(index).map(|n| &n.op),
-        Some(Op::Source(SourceOp::Local(_) | SourceOp::Http(_)))
-    );
-    if reads_files && from_files_source {
+    if reads_files {
         InputKeyMode::Content
     } else {
         InputKeyMode::Key

@@ -13,6 +13,7 @@
 //! entitlements) and is what the solver drives.
 
 mod cachemount;
+mod content;
 pub mod context;
 mod error;
 mod exec;
@@ -244,7 +245,7 @@ impl hearth_solver::Worker for BuildWorker {
         input: &'a Ref,
     ) -> BoxFuture<'a, Result<Digest, WorkerError>> {
         async move {
-            context::content_key(&self.host, &node, index, input)
+            content::content_key(&self.host, &node, index, input)
                 .await
                 .map_err(boxed)
         }

@@ -1,0 +1,126 @@
+//! Content keys: the digest of exactly the files a step reads from one of its inputs.
+//!
+//! As in BuildKit, a COPY (or a bind mount) contributes what it reads, not how its
+//! input was made: a stage that is rebuilt but produces the same files leaves the steps
+//! copying from it cached, and a stage rebuilt with different output (for example under
+//! `--no-cache-filter`) re-runs them. A synced context is read in place with the digests
+//! its sync took; a layer result is read through a view, and since results never change,
+//! each (layers, selection) digest is computed once and remembered in the store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hearth_core::Digest;
+use hearth_fileops::{ChecksumOptions, ContentDigests, checksum_cached};
+use hearth_graph::Op;
+use hearth_graph::op::{FileAction, MountKind};
+use hearth_solver::NodeCtx;
+
+use crate::context::SyncedDigests;
+use crate::{Error, Host, Ref};
+
+/// Store key prefix of remembered layer-result digests.
+const MEMO_PREFIX: &str = "content-sum/v1/";
+
+/// What `node` reads from input `index`: (path, selection options) pairs.
+fn selections(node: &NodeCtx<'_>, index: usize) -> Vec<(String, ChecksumOptions)> {
+    let index = u32::try_from(index).ok();
+    let mut out = Vec::new();
+    match &node.node.op {
+        Op::File(file) => {
+            for action in &file.actions {
+                if let FileAction::Copy(c) = action
+                    && c.source == index
+                {
+                    out.push((
+                        c.src.clone(),
+                        ChecksumOptions {
+                            follow_symlinks: c.follow_symlinks,
+                            wildcard: c.allow_wildcard,
+                            include_patterns: c.include_patterns.clone(),
+                            exclude_patterns: c.exclude_patterns.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        Op::Exec(exec) => {
+            for m in &exec.mounts {
+                if m.input == index && matches!(m.kind, MountKind::Bind) && m.target != "/" {
+                    out.push((m.selector.clone(), ChecksumOptions::default()));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn combine(
+    root: &std::path::Path,
+    selections: &[(String, ChecksumOptions)],
+    known: Option<&dyn ContentDigests>,
+) -> Result<Digest, Error> {
+    let mut parts = String::new();
+    for (path, options) in selections {
+        let digest = checksum_cached(root, path, options, known)?;
+        parts.push_str(&format!("{path}\0{digest}\n"));
+    }
+    Ok(Digest::of(parts.as_bytes()))
+}
+
+/// The content digest of what `node` reads from its input `index`, whose result is `input`.
+pub(crate) async fn content_key(
+    host: &Host,
+    node: &NodeCtx<'_>,
+    index: usize,
+    input: &Ref,
+) -> Result<Digest, Error> {
+    let selections = selections(node, index);
+    match input {
+        Ref::Context(view) => {
+            let view = Arc::clone(view);
+            tokio::task::spawn_blocking(move || {
+                let known = SyncedDigests {
+                    dir: &view.dir,
+                    index: &view.index,
+                };
+                combine(&view.dir, &selections, Some(&known))
+            })
+            .await
+            .map_err(|e| Error::Key(format!("checksum task failed: {e}")))?
+        }
+        Ref::Layers(layers) => {
+            let memo_key = {
+                let ids: Vec<&str> = layers.iter().map(|l| l.as_str()).collect();
+                let text = format!("{}\0{selections:?}", ids.join(","));
+                format!("{MEMO_PREFIX}{}", Digest::of(text.as_bytes()).hex())
+            };
+            if let Some(bytes) = host.store.read()?.kv_get(&memo_key)?
+                && let Some(digest) = std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|s| s.parse::<Digest>().ok())
+            {
+                return Ok(digest);
+            }
+            let scratch = host.scratch_dir("checksum")?;
+            let layer_dirs: Vec<PathBuf> = host.layer_paths(layers);
+            let snapshotter = host.snapshotter.clone();
+            let scratch_for_task = scratch.clone();
+            let digest = tokio::task::spawn_blocking(move || -> Result<Digest, Error> {
+                let view = snapshotter.readonly(&layer_dirs, &scratch_for_task.join("view"))?;
+                let digest = combine(view.path(), &selections, None);
+                drop(view);
+                digest
+            })
+            .await
+            .map_err(|e| Error::Key(format!("checksum task failed: {e}")));
+            let _ = std::fs::remove_dir_all(&scratch);
+            let digest = digest??;
+            let mut txn = host.store.write()?;
+            txn.kv_put(&memo_key, digest.to_string().as_bytes())?;
+            txn.commit()?;
+            Ok(digest)
+        }
+    }
+}
