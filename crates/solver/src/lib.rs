@@ -241,28 +241,30 @@ async fn compute_key<W: Worker>(
         return Err(internal(build, vertex, "unknown vertex".to_owned()));
     };
     let ctx = NodeCtx::new(vertex, node, definition.metadata(&vertex), &definition);
-    let mut parts = Vec::with_capacity(node.inputs.len());
-    for (index, input) in node.inputs.iter().enumerate() {
-        let part = match build.worker.input_key_mode(&ctx, index) {
-            InputKeyMode::Key => {
-                let k = key(build, input.node).await?;
-                KeyInput::Key {
-                    key: k,
-                    output: input.output,
-                }
+    // Inputs are keyed concurrently: a content key needs the input's result, so keying
+    // them one by one would build independent stages one after another.
+    let parts =
+        futures::future::try_join_all(node.inputs.iter().enumerate().map(|(index, input)| {
+            let mode = build.worker.input_key_mode(&ctx, index);
+            async move {
+                Ok::<_, SolveError>(match mode {
+                    InputKeyMode::Key => KeyInput::Key {
+                        key: key(build, input.node).await?,
+                        output: input.output,
+                    },
+                    InputKeyMode::Content => {
+                        let out = output_of(build, *input).await?;
+                        let digest = build
+                            .worker
+                            .content_key(ctx, index, &out)
+                            .await
+                            .map_err(|e| fail(build, vertex, e))?;
+                        KeyInput::Content(digest)
+                    }
+                })
             }
-            InputKeyMode::Content => {
-                let out = output_of(build, *input).await?;
-                let digest = build
-                    .worker
-                    .content_key(ctx, index, &out)
-                    .await
-                    .map_err(|e| fail(build, vertex, e))?;
-                KeyInput::Content(digest)
-            }
-        };
-        parts.push(part);
-    }
+        }))
+        .await?;
     build
         .worker
         .cache_key(&ctx, &parts)

@@ -381,3 +381,26 @@ async fn after_a_failure_the_event_stream_ends_once_cancelled_work_stops() {
         "nothing ran after the failure"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_keyed_by_content_are_built_in_parallel() {
+    // Keying a node by its inputs' content needs their results; independent inputs must
+    // still build side by side (the chain of COPY --from steps of a multi-stage build).
+    let worker = Arc::new(CountingWorker {
+        content_mode: true,
+        ..CountingWorker::default()
+    });
+    let mut b = GraphBuilder::new();
+    let first = node(&mut b, &["sleep", "300", "a"], &[], false);
+    let second = node(&mut b, &["sleep", "300", "b"], &[], false);
+    let third = node(&mut b, &["sleep", "300", "c"], &[], false);
+    let left = node(&mut b, &["concat", "l"], &[first, second], false);
+    let top = node(&mut b, &["concat", "top"], &[left, third], false);
+    let (result, _) = solve(&worker, b.finish(Some(top)).unwrap(), 3).await;
+    result.unwrap();
+    assert_eq!(
+        worker.max_running.load(Ordering::SeqCst),
+        3,
+        "the three sleeps ran at once"
+    );
+}
