@@ -329,6 +329,13 @@ pub(crate) fn describe(error: &reqwest::Error) -> String {
     if let Some(hint) = tls_hint(&text) {
         return format!("tls handshake failed: {text} ({hint})");
     }
+    if text.contains("connection closed") {
+        // With TLS 1.3 a server that wants a client certificate may just hang up after
+        // the handshake instead of sending the `CertificateRequired` alert first.
+        return format!(
+            "{text} (if the registry requires client certificates, add a `keypair` to its [registry] section)"
+        );
+    }
     if error.is_connect() && !text.contains("connect") {
         format!("connection failed: {text}")
     } else {
