@@ -170,6 +170,20 @@ pub(crate) fn unauthorized(host: &str, had_credentials: bool, server: &str) -> R
     }
 }
 
+/// Says "push access denied" for a refusal of a push scope, as docker does.
+pub(crate) fn for_scope(error: RegistryError, scope: &str) -> RegistryError {
+    match error {
+        RegistryError::Unauthorized { host, detail, hint } if scope.contains("push") => {
+            RegistryError::Unauthorized {
+                host,
+                detail: detail.replacen("pull access denied", "push access denied", 1),
+                hint,
+            }
+        }
+        other => other,
+    }
+}
+
 impl Auth {
     pub(crate) fn new(credentials: Arc<dyn CredentialSource>) -> Self {
         Self {
@@ -302,7 +316,13 @@ async fn fetch_token(
     // The challenge's own scope names what the registry wants; ours is the fallback.
     let scopes: Vec<String> = match challenge.params.get("scope") {
         Some(s) if !s.trim().is_empty() => s.split(' ').map(str::to_owned).collect(),
-        _ => vec![scope.to_owned()],
+        // Several scopes (a push that mounts from another repository) travel as one
+        // space-separated string, as in the token spec's form-encoded grant.
+        _ => scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
     };
     let request = match credentials {
         Some(Credentials::IdentityToken(token)) => {

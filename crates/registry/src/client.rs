@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use hearth_core::{Digest, Platform};
 use reqwest::header::CONTENT_TYPE;
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Response, StatusCode};
 use tokio::io::AsyncWrite;
 
 use crate::blob::{StreamFailure, stream_verified};
@@ -42,12 +42,15 @@ const MAX_INDEX_DEPTH: usize = 4;
 /// cache.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: RegistryConfig,
-    transport: Transport,
+pub(crate) struct Inner {
+    pub(crate) config: RegistryConfig,
+    pub(crate) transport: Transport,
+    /// Repositories (`registry/path`) each blob is known to exist in, from pulls and
+    /// pushes: the candidates for a cross-repository mount.
+    pub(crate) known: std::sync::Mutex<std::collections::HashMap<Digest, Vec<String>>>,
 }
 
 impl fmt::Debug for Client {
@@ -82,16 +85,16 @@ pub struct ResolvedImage {
 }
 
 /// A repository and the endpoints that serve it.
-struct Repository {
+pub(crate) struct Repository {
     /// The registry name from the reference (`docker.io`).
-    registry: String,
+    pub(crate) registry: String,
     /// The repository path on the registry (`library/busybox`).
-    path: String,
-    endpoints: Vec<Endpoint>,
+    pub(crate) path: String,
+    pub(crate) endpoints: Vec<Endpoint>,
 }
 
 impl Repository {
-    fn new(config: &RegistryConfig, registry: String, path: String) -> Self {
+    pub(crate) fn new(config: &RegistryConfig, registry: String, path: String) -> Self {
         let endpoints = config.endpoints(&registry);
         Self {
             registry,
@@ -100,7 +103,7 @@ impl Repository {
         }
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("{}/{}", self.registry, self.path)
     }
 
@@ -126,12 +129,9 @@ impl Repository {
         accept: Option<&'static str>,
     ) -> Request<'a> {
         Request {
-            method: Method::GET,
-            endpoint,
-            path,
             accept,
-            scope: self.scope(endpoint),
             namespace: self.namespace(endpoint),
+            ..Request::get(endpoint, path, self.scope(endpoint))
         }
     }
 }
@@ -254,7 +254,11 @@ impl Client {
     ) -> Result<Client, RegistryError> {
         let transport = Transport::new(&config, credentials)?;
         Ok(Client {
-            inner: Arc::new(Inner { config, transport }),
+            inner: Arc::new(Inner {
+                config,
+                transport,
+                known: Default::default(),
+            }),
         })
     }
 
@@ -354,7 +358,10 @@ impl Client {
                 .fetch_blob_from(&repo, endpoint, descriptor, sink, &what)
                 .await
             {
-                Ok(written) => return Ok(written),
+                Ok(written) => {
+                    self.remember(descriptor.digest, &repo.name());
+                    return Ok(written);
+                }
                 Err(failure) if !failure.sink_touched && endpoint_specific(&failure.error) => {
                     failures.push((endpoint.to_string(), failure.error));
                 }
@@ -362,6 +369,21 @@ impl Client {
             }
         }
         Err(combine(&repo.registry, &what, failures))
+    }
+
+    /// Notes that `repository` holds blob `digest`, for later cross-repository mounts.
+    pub(crate) fn remember(&self, digest: Digest, repository: &str) {
+        let mut known = self.inner.known.lock().unwrap_or_else(|e| e.into_inner());
+        let repos = known.entry(digest).or_default();
+        if !repos.iter().any(|r| r == repository) {
+            repos.push(repository.to_owned());
+        }
+    }
+
+    /// The repositories `digest` is known to exist in.
+    pub(crate) fn known_locations(&self, digest: &Digest) -> Vec<String> {
+        let known = self.inner.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(digest).cloned().unwrap_or_default()
     }
 
     /// Picks the index entry for the platform and fetches its manifest.

@@ -156,6 +156,26 @@ pub enum RegistryError {
         /// What is wrong.
         message: String,
     },
+    /// A local blob to upload could not be read.
+    #[error("{host}: failed to read {} for upload: {source}", path.display())]
+    Source {
+        /// The registry being pushed to.
+        host: String,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The read error.
+        source: std::io::Error,
+    },
+    /// A push failed; `note` says what state the registry is left in.
+    #[error("failed to push {reference}: {source}; {note}")]
+    Push {
+        /// The reference being pushed.
+        reference: String,
+        /// What failed.
+        source: Box<RegistryError>,
+        /// What was (not) written and what to do.
+        note: String,
+    },
     /// The caller's sink refused a write.
     #[error("failed to write blob {digest}: {source}")]
     Sink {
@@ -195,7 +215,8 @@ impl RegistryError {
             RegistryError::BadResponse { .. }
             | RegistryError::Html { .. }
             | RegistryError::Unsupported { .. } => ErrorKind::FailedPrecondition,
-            RegistryError::Sink { .. } => ErrorKind::Internal,
+            RegistryError::Sink { .. } | RegistryError::Source { .. } => ErrorKind::Internal,
+            RegistryError::Push { source, .. } => source.kind(),
         }
     }
 

@@ -1,5 +1,5 @@
-//! hearth's OCI Distribution client: pulls image manifests, configurations and layers
-//! from registries, configured the way BuildKit's `buildkitd.toml` `[registry."host"]`
+//! hearth's OCI Distribution client: pulls and pushes image manifests, configurations and
+//! layers, configured the way BuildKit's `buildkitd.toml` `[registry."host"]`
 //! sections configure buildkitd.
 //!
 //! ```no_run
@@ -19,9 +19,9 @@
 //! behaviours users notice — BuildKit's mirror and `http`/`insecure` rules, endpoint
 //! fallback with an error that lists every endpoint, credentials that never reach a
 //! message — sit in exactly the places a wrapper would hide, and the Distribution API a
-//! puller needs is small. Layers are split so push can reuse them: `endpoint`
-//! (which hosts), `transport` (HTTP, retries, TLS) and `auth` (challenges, tokens) know
-//! nothing about pulling; `client` holds the pull logic.
+//! client needs is small. `endpoint` (which hosts), `transport` (HTTP, retries, TLS) and
+//! `auth` (challenges, tokens) know nothing about images; `client` holds the pull logic
+//! and `push` the push logic.
 
 mod auth;
 mod blob;
@@ -32,6 +32,7 @@ mod endpoint;
 mod error;
 mod manifest;
 mod platform;
+mod push;
 mod reference;
 mod secret;
 mod transport;
@@ -43,5 +44,6 @@ pub use endpoint::{DOCKER_HUB, DOCKER_HUB_API_HOST, Endpoint, Scheme};
 pub use error::{Attempt, ErrorKind, RegistryError, Tried};
 pub use manifest::{Descriptor, Index, MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, Manifest, media_type};
 pub use platform::{PlatformMatcher, available_platforms};
+pub use push::{BlobOutcome, BlobSource, PushBlob, PushEvent, PushImage, PushOptions, PushReport};
 pub use reference::ImageReference;
 pub use secret::Secret;

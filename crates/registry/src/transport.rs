@@ -46,6 +46,81 @@ pub(crate) struct Request<'a> {
     /// The `ns` query parameter naming the upstream registry, sent to mirrors
     /// (containerd's convention, understood by Harbor, zot and others).
     pub(crate) namespace: Option<String>,
+    /// An absolute URL to use instead of the endpoint and `path` (an upload session's
+    /// `Location`, which the registry chooses).
+    pub(crate) url: Option<reqwest::Url>,
+    /// Further query parameters.
+    pub(crate) query: Vec<(&'static str, String)>,
+    /// Further headers (`Content-Type`, `Content-Range`).
+    pub(crate) headers: Vec<(reqwest::header::HeaderName, String)>,
+    /// The body, rebuilt for every attempt.
+    pub(crate) body: Option<RequestBody>,
+    /// Whether a transient failure may be retried although the method is not GET or HEAD
+    /// (a manifest PUT is idempotent; an upload PUT is not, its session is spent).
+    pub(crate) retry_safe: bool,
+}
+
+/// A request body that can be produced again for a retry.
+#[derive(Debug, Clone)]
+pub(crate) enum RequestBody {
+    /// Bytes in memory (manifests, image configurations).
+    Bytes(bytes::Bytes),
+    /// `len` bytes of a file from `offset` (a layer blob, or a chunk of one), streamed.
+    File {
+        path: std::path::PathBuf,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl RequestBody {
+    fn len(&self) -> u64 {
+        match self {
+            RequestBody::Bytes(b) => b.len() as u64,
+            RequestBody::File { len, .. } => *len,
+        }
+    }
+
+    async fn open(&self, host: &str) -> Result<reqwest::Body, RegistryError> {
+        match self {
+            RequestBody::Bytes(b) => Ok(reqwest::Body::from(b.clone())),
+            RequestBody::File { path, offset, len } => {
+                use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                let io = |e: std::io::Error| RegistryError::Source {
+                    host: host.to_owned(),
+                    path: path.clone(),
+                    source: e,
+                };
+                let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+                file.seek(std::io::SeekFrom::Start(*offset))
+                    .await
+                    .map_err(io)?;
+                let reader = file.take(*len);
+                Ok(reqwest::Body::wrap_stream(
+                    tokio_util::io::ReaderStream::with_capacity(reader, 256 << 10),
+                ))
+            }
+        }
+    }
+}
+
+impl<'a> Request<'a> {
+    /// A GET of `path` on `endpoint` for `scope`, without extras.
+    pub(crate) fn get(endpoint: &'a Endpoint, path: String, scope: String) -> Self {
+        Self {
+            method: Method::GET,
+            endpoint,
+            path,
+            accept: None,
+            scope,
+            namespace: None,
+            url: None,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+            retry_safe: false,
+        }
+    }
 }
 
 /// Shared HTTP state: clients, auth, fallback memory.
@@ -179,6 +254,12 @@ impl Transport {
     /// response whatever its status, except that a 401 or 403 after authorizing (or one
     /// that cannot be authorized) is [`RegistryError::Unauthorized`].
     pub(crate) async fn send(&self, request: &Request<'_>) -> Result<Response, RegistryError> {
+        self.send_inner(request)
+            .await
+            .map_err(|e| auth::for_scope(e, &request.scope))
+    }
+
+    async fn send_inner(&self, request: &Request<'_>) -> Result<Response, RegistryError> {
         let endpoint = request.endpoint;
         let client = self.client(endpoint);
         let mut auth = self.auth.cached(&endpoint.host, &request.scope);
@@ -225,7 +306,8 @@ impl Transport {
         auth: Option<&AuthHeader>,
     ) -> Result<Response, RegistryError> {
         let endpoint = request.endpoint;
-        let idempotent = request.method == Method::GET || request.method == Method::HEAD;
+        let idempotent =
+            request.method == Method::GET || request.method == Method::HEAD || request.retry_safe;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -234,14 +316,20 @@ impl Transport {
             } else {
                 endpoint.scheme
             };
-            let mut url = format!("{}{}", endpoint.base_url(scheme), request.path);
-            if let Some(ns) = &request.namespace {
-                url.push_str("?ns=");
-                url.push_str(ns);
-            }
-            let mut builder = client.request(request.method.clone(), &url);
+            let url = request_url(request, scheme)?;
+            let mut builder = client.request(request.method.clone(), url);
             if let Some(accept) = request.accept {
                 builder = builder.header(ACCEPT, HeaderValue::from_static(accept));
+            }
+            for (name, value) in &request.headers {
+                builder = builder.header(name, value);
+            }
+            if let Some(body) = &request.body {
+                builder = builder
+                    .header(reqwest::header::CONTENT_LENGTH, body.len())
+                    .body(body.open(&endpoint.host).await?);
+            } else if matches!(request.method, Method::POST | Method::PUT | Method::PATCH) {
+                builder = builder.header(reqwest::header::CONTENT_LENGTH, 0);
             }
             if let Some(auth) = auth {
                 builder = auth.apply(builder);
@@ -279,6 +367,33 @@ impl Transport {
             }
         }
     }
+}
+
+/// The URL of `request` over `scheme`: its own absolute URL, or the endpoint's API root
+/// and the path, plus the query parameters.
+fn request_url(request: &Request<'_>, scheme: Scheme) -> Result<reqwest::Url, RegistryError> {
+    let endpoint = request.endpoint;
+    let mut url = match &request.url {
+        Some(url) => url.clone(),
+        None => {
+            let raw = format!("{}{}", endpoint.base_url(scheme), request.path);
+            reqwest::Url::parse(&raw).map_err(|e| RegistryError::BadResponse {
+                host: endpoint.host.clone(),
+                status: 0,
+                detail: format!("cannot form a url from {raw:?}: {e}"),
+            })?
+        }
+    };
+    if request.namespace.is_some() || !request.query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        if let Some(ns) = &request.namespace {
+            pairs.append_pair("ns", ns);
+        }
+        for (key, value) in &request.query {
+            pairs.append_pair(key, value);
+        }
+    }
+    Ok(url)
 }
 
 /// Whether retrying might help: not for malformed requests, redirect loops or TLS

@@ -92,20 +92,12 @@ impl Registry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
                     storage.display()
                 ),
             )
             .expect("write registry config");
-            let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
-            let child = Command::new(DOCKER_REGISTRY)
-                .arg("serve")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("clone log"))
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {DOCKER_REGISTRY}: {e}"));
+            let child = spawn(dir.path());
             let mut registry = Registry { child, port, dir };
             match registry.wait_ready() {
                 Ok(()) => return registry,
@@ -141,6 +133,35 @@ impl Registry {
         }
     }
 
+    /// Kills the registry process (as a crash would), keeping its storage.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the registry again on the same port and storage after [`Registry::kill`].
+    pub fn restart(&mut self) {
+        self.child = spawn(self.dir.path());
+        self.wait_ready().expect("registry restarts");
+    }
+
+    /// Every request in the access log so far, as (method, path with query, status).
+    pub fn requests(&self) -> Vec<(String, String, u16)> {
+        let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| {
+                // Combined log format: … "METHOD /path HTTP/1.1" STATUS SIZE "referer" "agent"
+                let (_, rest) = line.split_once('"')?;
+                let (request, rest) = rest.split_once('"')?;
+                let mut parts = request.split(' ');
+                let method = parts.next()?.to_owned();
+                let path = parts.next()?.to_owned();
+                let status = rest.split_whitespace().next()?.parse().ok()?;
+                Some((method, path, status))
+            })
+            .collect()
+    }
+
     /// The registry's filesystem storage root.
     pub fn storage_dir(&self) -> PathBuf {
         self.dir.path().join("storage")
@@ -157,6 +178,24 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `docker-registry serve` on `dir`'s config, appending to its log (the access
+/// log goes there too: tests count requests in it).
+fn spawn(dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("registry.log"))
+        .expect("log file");
+    Command::new(DOCKER_REGISTRY)
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone log"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {DOCKER_REGISTRY}: {e}"))
 }
 
 /// The status code of a plain HTTP/1.0 GET to the loopback port, if it answers.
