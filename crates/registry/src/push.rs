@@ -35,8 +35,6 @@ const BLOB_ATTEMPTS: u32 = 4;
 const BLOB_BACKOFF: Duration = Duration::from_millis(250);
 /// Chunk size when the registry wants chunks but names no minimum.
 const DEFAULT_CHUNK: u64 = 16 << 20;
-/// At most this many mount sources are tried per blob before uploading.
-const MAX_MOUNT_TRIES: usize = 3;
 
 /// Where the bytes of a blob to push are.
 #[derive(Debug, Clone)]
@@ -368,15 +366,13 @@ impl Client {
                 format!("checking for blob {digest}"),
             ));
         }
+        // One mount attempt: a registry that cannot mount opens an upload session
+        // instead, so a second source would leave that session dangling.
         let mut session = None;
-        for from in self.mount_sources(repo, blob) {
+        if let Some(from) = self.mount_source(repo, blob) {
             match self.mount(repo, endpoint, digest, &from).await? {
                 Ok(()) => return Ok(BlobOutcome::Mounted { from }),
-                // The registry could not mount and opened an upload instead: use it.
-                Err(opened) => {
-                    session = Some(opened);
-                    break;
-                }
+                Err(opened) => session = Some(opened),
             }
         }
         let session = match session {
@@ -411,21 +407,16 @@ impl Client {
         Ok(BlobOutcome::Uploaded)
     }
 
-    /// Repository paths on the same registry that may hold the blob, the caller's hints
+    /// A repository path on the same registry that may hold the blob, the caller's hints
     /// first.
-    fn mount_sources(&self, repo: &Repository, blob: &PushBlob) -> Vec<String> {
-        let mut sources = Vec::new();
+    fn mount_source(&self, repo: &Repository, blob: &PushBlob) -> Option<String> {
         let known = self.known_locations(&blob.descriptor.digest);
-        for candidate in blob.mount_from.iter().chain(known.iter()) {
-            let Ok((registry, path)) = split_repository(candidate) else {
-                continue;
-            };
-            if registry == repo.registry && path != repo.path && !sources.contains(&path) {
-                sources.push(path);
-            }
-        }
-        sources.truncate(MAX_MOUNT_TRIES);
-        sources
+        blob.mount_from
+            .iter()
+            .chain(known.iter())
+            .filter_map(|candidate| split_repository(candidate).ok())
+            .find(|(registry, path)| *registry == repo.registry && *path != repo.path)
+            .map(|(_, path)| path)
     }
 
     /// Asks for a cross-repository mount. `Ok(Ok(()))`: mounted; `Ok(Err(session))`: the
