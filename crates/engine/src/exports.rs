@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use hearth_dockerfile::BuildPlan;
 use hearth_exporter::{AssembleOptions, Image, MediaTypes};
 use hearth_layer::Compression;
+use hearth_registry::{
+    BlobOutcome, BlobSource, Descriptor, PushBlob, PushEvent, PushImage, PushOptions,
+};
 use hearth_solver::{Event, EventSender};
 use hearth_store::tables::Images;
 use hearth_store::{ImageRecord, LayerId, unix_now};
@@ -84,6 +87,8 @@ pub struct Export {
     pub names: Vec<String>,
     /// Encoding of image outputs.
     pub format: ImageFormat,
+    /// Push the image to its names' registries (`push=true`, `type=registry`, `--push`).
+    pub push: bool,
 }
 
 impl ExportKind {
@@ -178,6 +183,9 @@ pub(crate) async fn write_all(
                 ExportKind::Local { .. } | ExportKind::Tar { .. } => {}
             }
             write_image(host, &image, export).await?;
+            if export.push {
+                push_image(host, &image, &export.names, events, step.vertex).await?;
+            }
             last_image = Some(image);
         }
         crate::internal_done(events, step);
@@ -248,6 +256,82 @@ async fn write_image(host: &Host, image: &Image, export: &Export) -> Result<(), 
     })
     .await
     .map_err(|e| EngineError::Internal(format!("writing the image: {e}")))?
+}
+
+/// Pushes `image` under `names`, recording where its blobs now live so later pushes to
+/// the same registry mount them.
+async fn push_image(
+    host: &Host,
+    image: &Image,
+    names: &[String],
+    events: &EventSender,
+    vertex: hearth_core::Digest,
+) -> Result<(), EngineError> {
+    if names.is_empty() {
+        return Err(EngineError::Input(
+            "pushing needs an image name: add -t NAME or name=NAME to the output".to_owned(),
+        ));
+    }
+    let store = host.store();
+    let status = |message: String| events.send(Event::Status { vertex, message });
+    let mut blobs = Vec::with_capacity(image.layers.len() + 1);
+    blobs.push(PushBlob {
+        descriptor: descriptor(
+            image.config_media_type(),
+            image.config_digest,
+            image.config.len() as u64,
+        ),
+        source: BlobSource::Bytes(image.config.clone().into()),
+        mount_from: store.blob_sources(&image.config_digest)?,
+    });
+    for layer in &image.layers {
+        blobs.push(PushBlob {
+            descriptor: descriptor(&layer.media_type, layer.digest, layer.size),
+            source: BlobSource::File(store.blob_path(&layer.digest)),
+            mount_from: store.blob_sources(&layer.digest)?,
+        });
+    }
+    let push = PushImage {
+        manifest: image.manifest.clone().into(),
+        media_type: image.media_type.clone(),
+        blobs,
+    };
+    status("pushing layers".to_owned());
+    let on_event = |event: PushEvent| match event {
+        PushEvent::Blob {
+            digest, outcome, ..
+        } => status(match outcome {
+            BlobOutcome::Existed => format!("pushing {digest}: already exists"),
+            BlobOutcome::Mounted { from } => format!("pushing {digest}: mounted from {from}"),
+            BlobOutcome::Uploaded => format!("pushing {digest}: done"),
+        }),
+        PushEvent::Manifest { reference, digest } => {
+            status(format!("pushing manifest for {reference}@{digest}"));
+        }
+    };
+    let reports = host
+        .registry()
+        .push(names, &push, &PushOptions::default(), &on_event)
+        .await?;
+    let digests: Vec<hearth_core::Digest> =
+        push.blobs.iter().map(|b| b.descriptor.digest).collect();
+    for report in &reports {
+        if let Ok(reference) = hearth_registry::ImageReference::parse(&report.reference) {
+            store.add_blob_sources(&digests, &reference.name())?;
+        }
+    }
+    Ok(())
+}
+
+fn descriptor(media_type: &str, digest: hearth_core::Digest, size: u64) -> Descriptor {
+    Descriptor {
+        media_type: media_type.to_owned(),
+        digest,
+        size,
+        platform: None,
+        annotations: Default::default(),
+        urls: Vec::new(),
+    }
 }
 
 async fn write_files(

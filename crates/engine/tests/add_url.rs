@@ -75,6 +75,7 @@ async fn add_url_is_verified_refetched_and_keyed_by_content() {
             kind: ExportKind::Local { dest: out.clone() },
             names: Vec::new(),
             format: ImageFormat::default(),
+            push: false,
         }]
     };
     let engine = env.engine().await;

@@ -98,6 +98,7 @@ RUN --mount=type=cache,target=/cache --mount=type=secret,id=token sh -c 'ls /cac
             },
             names: vec!["docker.io/library/secret-test:latest".into()],
             format: ImageFormat::default(),
+            push: false,
         },
         Export {
             kind: ExportKind::OciDir {
@@ -105,6 +106,7 @@ RUN --mount=type=cache,target=/cache --mount=type=secret,id=token sh -c 'ls /cac
             },
             names: Vec::new(),
             format: ImageFormat::default(),
+            push: false,
         },
         Export {
             kind: ExportKind::Local {
@@ -112,11 +114,13 @@ RUN --mount=type=cache,target=/cache --mount=type=secret,id=token sh -c 'ls /cac
             },
             names: Vec::new(),
             format: ImageFormat::default(),
+            push: false,
         },
         Export {
             kind: ExportKind::Store,
             names: vec!["docker.io/library/secret-test:latest".into()],
             format: ImageFormat::default(),
+            push: false,
         },
     ];
     let mut req = request(&ctx, exports);

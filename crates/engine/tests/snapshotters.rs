@@ -81,6 +81,7 @@ async fn native_and_overlayfs_snapshotters_build_the_same_filesystem() {
                 kind: ExportKind::Local { dest: dest.clone() },
                 names: Vec::new(),
                 format: ImageFormat::default(),
+                push: false,
             }],
         );
         build(&engine, req).await.expect_ok();

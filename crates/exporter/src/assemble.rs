@@ -78,6 +78,15 @@ pub struct Image {
 }
 
 impl Image {
+    /// The media type of the config blob, which follows the manifest's family.
+    pub fn config_media_type(&self) -> &'static str {
+        if self.media_type == MediaTypes::Oci.manifest() {
+            MediaTypes::Oci.config()
+        } else {
+            MediaTypes::Docker.config()
+        }
+    }
+
     /// Total size of config and layer blobs.
     pub fn size(&self) -> u64 {
         self.config.len() as u64 + self.layers.iter().map(|l| l.size).sum::<u64>()

@@ -60,6 +60,7 @@ mod layout;
 mod lock;
 mod mounts;
 mod recovery;
+mod sources;
 mod store;
 mod usage;
 mod verify;

@@ -82,6 +82,11 @@ pub(crate) async fn pull(
         .await?;
         layers.push(id);
     }
+    // Remember where these blobs live, so pushing a derived image to the same registry
+    // mounts them instead of uploading.
+    let mut pulled: Vec<Digest> = resolved.manifest.layers.iter().map(|d| d.digest).collect();
+    pulled.push(resolved.manifest.config.digest);
+    host.store.add_blob_sources(&pulled, &resolved.repository)?;
     records::save(host, key, &layers, "source.image", &source.reference)?;
     Ok(Ref::Layers(Arc::new(layers)))
 }

@@ -83,6 +83,32 @@ impl Registry {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
+    /// Every request in the registry's access log so far, as (method, path with query,
+    /// status): how tests count what crossed the wire.
+    pub fn requests(&self) -> Vec<(String, String, u16)> {
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                // Combined log format: … "METHOD /path HTTP/1.1" STATUS SIZE "referer" "agent"
+                let (_, rest) = line.split_once('"')?;
+                let (request, rest) = rest.split_once('"')?;
+                let mut parts = request.split(' ');
+                let method = parts.next()?.to_owned();
+                let path = parts.next()?.to_owned();
+                let status = rest.split_whitespace().next()?.parse().ok()?;
+                Some((method, path, status))
+            })
+            .collect()
+    }
+
+    /// Blob uploads completed so far (the `PUT` that ends each upload session).
+    pub fn blob_uploads(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|(m, p, s)| m == "PUT" && p.contains("/blobs/uploads/") && *s == 201)
+            .count()
+    }
+
     /// A hearth configuration file that sends `docker.io` to this registry over plain
     /// HTTP, written to `path`.
     pub fn write_hearth_config(&self, path: &Path) -> std::io::Result<()> {

@@ -49,7 +49,7 @@ pub(crate) struct Args {
     /// Shorthand for `--output=type=docker`: load the image into docker.
     #[arg(long)]
     load: bool,
-    /// Shorthand for `--output=type=registry` (not supported yet).
+    /// Shorthand for `--output=type=registry`: push the image to the registries of its `-t` names.
     #[arg(long)]
     push: bool,
     /// Progress output: auto, plain, tty, rawjson, or quiet.
@@ -203,14 +203,11 @@ fn exports(args: &Args) -> anyhow::Result<Vec<Export>> {
         .iter()
         .map(|t| normalize_name(t))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if args.push {
-        bail!(
-            "--push is not supported yet: export with -o type=oci,dest=image.tar and push it with skopeo"
-        );
-    }
     let mut exports = Vec::new();
+    // As in buildx: `--load` is `-o type=docker`, `--push` is `-o type=registry`.
     let load = args.load.then(|| "type=docker".to_owned());
-    for raw in args.outputs.iter().chain(load.iter()) {
+    let push = args.push.then(|| "type=registry".to_owned());
+    for raw in args.outputs.iter().chain(load.iter()).chain(push.iter()) {
         let mut export = output::parse_output(raw)?;
         export.names = export
             .names
@@ -219,6 +216,19 @@ fn exports(args: &Args) -> anyhow::Result<Vec<Export>> {
             .collect::<anyhow::Result<Vec<_>>>()?;
         if export.names.is_empty() {
             export.names = tags.clone();
+        }
+        if export.push && export.names.is_empty() {
+            bail!("pushing needs an image name: add -t NAME (or name=NAME to the output)");
+        }
+        // Several image outputs to the store (`-o type=image` and `--push`) are one export.
+        if let Some(same) = exports.iter_mut().find(|e: &&mut Export| {
+            e.kind == ExportKind::Store
+                && export.kind == ExportKind::Store
+                && e.names == export.names
+                && e.format == export.format
+        }) {
+            same.push |= export.push;
+            continue;
         }
         exports.push(export);
     }
@@ -236,6 +246,7 @@ fn exports(args: &Args) -> anyhow::Result<Vec<Export>> {
             kind: ExportKind::Store,
             names: tags,
             format: ImageFormat::default(),
+            push: false,
         });
     }
     Ok(exports)

@@ -24,6 +24,7 @@ pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
             kind,
             names: Vec::new(),
             format: ImageFormat::default(),
+            push: false,
         });
     }
     let fields = split_csv(raw).with_context(|| format!("invalid --output {raw:?}"))?;
@@ -32,6 +33,7 @@ pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
     let mut tar = true;
     let mut names = Vec::new();
     let mut format = ImageFormat::default();
+    let mut push = false;
     for (key, value) in &fields {
         let value = value.as_str();
         match key.as_str() {
@@ -66,12 +68,10 @@ pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
             "force-compression" => format.force_compression = parse_bool(key, value)?,
             "oci-mediatypes" => format.oci_media_types = Some(parse_bool(key, value)?),
             "rewrite-timestamp" => format.rewrite_timestamp = parse_bool(key, value)?,
-            "push" if parse_bool(key, value)? => {
-                bail!(
-                    "push=true is not supported yet: export with type=docker or type=oci and push with skopeo"
-                )
-            }
-            "push" | "unpack" | "store" | "buildinfo" | "attestation-inline" => {}
+            "push" => push = parse_bool(key, value)?,
+            // Accepted for buildx compatibility; hearth's registry client decides these.
+            "push-by-digest" | "insecure" | "registry.insecure" | "unpack" | "store"
+            | "buildinfo" | "attestation-inline" | "annotation" => {}
             other => bail!("unknown key {other:?} in --output {raw:?}"),
         }
     }
@@ -102,12 +102,17 @@ pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
             dest: need_dest("tar")?,
         },
         "image" if dest.is_none() => ExportKind::Store,
-        "registry" => bail!(
-            "--output type=registry is not supported yet: export with type=oci and push with skopeo"
-        ),
+        // buildx: `type=registry` is `type=image,push=true`.
+        "registry" => {
+            push = true;
+            ExportKind::Store
+        }
         "cacheonly" => bail!("--output type=cacheonly is not supported yet"),
         other => bail!("unknown output type {other:?}: use docker, oci, local, tar or image"),
     };
+    if push && kind != ExportKind::Store {
+        bail!("push=true only applies to type=image or type=registry outputs");
+    }
     if matches!(kind, ExportKind::OciDir { .. } | ExportKind::Local { .. })
         && dest.as_deref() == Some(std::path::Path::new("-"))
     {
@@ -117,6 +122,7 @@ pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
         kind,
         names,
         format,
+        push,
     })
 }
 
@@ -194,6 +200,13 @@ mod tests {
         let named = parse_output("type=image,\"name=a:1,b:2\"").unwrap();
         assert_eq!(named.kind, ExportKind::Store);
         assert_eq!(named.names, vec!["a:1", "b:2"]);
+        assert!(!named.push);
+        let pushed = parse_output("type=image,name=127.0.0.1:5000/app,push=true").unwrap();
+        assert_eq!(pushed.kind, ExportKind::Store);
+        assert!(pushed.push);
+        let registry = parse_output("type=registry,oci-mediatypes=true").unwrap();
+        assert!(registry.push);
+        assert_eq!(registry.format.oci_media_types, Some(true));
     }
 
     #[test]
@@ -215,5 +228,13 @@ mod tests {
         );
         assert!(bad.contains("gzip, zstd or uncompressed"), "{bad}");
         assert!(parse_output("type=local,dest=-").is_err());
+        let push_tar = format!(
+            "{:#}",
+            parse_output("type=tar,dest=x,push=true").unwrap_err()
+        );
+        assert!(
+            push_tar.contains("type=image or type=registry"),
+            "{push_tar}"
+        );
     }
 }
