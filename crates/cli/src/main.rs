@@ -28,6 +28,10 @@ enum Command {
     Images(commands::images::ListArgs),
     /// Remove images from hearth's store by name.
     Rmi(commands::images::RemoveArgs),
+    /// Log in to a registry (writes docker's credential file or helper).
+    Login(commands::login::LoginArgs),
+    /// Log out from a registry.
+    Logout(commands::login::LogoutArgs),
     /// Tools for inspecting what hearth understands.
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -46,6 +50,8 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::run(&cli.global, &args),
         Command::Images(args) => commands::images::list(&cli.global, &args),
         Command::Rmi(args) => commands::images::remove(&cli.global, &args),
+        Command::Login(args) => commands::login::login(&cli.global, &args),
+        Command::Logout(args) => commands::login::logout(&args),
         Command::Debug(DebugCommand::Dockerfile(args)) => commands::debug_dockerfile::run(&args),
     };
     match result {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hearth_dockerfile::{BuildOptions, BuildPlan};
-use hearth_registry::{Client, NoCredentials, RegistryConfig};
+use hearth_registry::{Client, CredentialSource, RegistryConfig};
 use hearth_solver::{Event, EventSender, SolveOptions, Solver};
 use hearth_store::{OnWait, Store, StoreOptions};
 use hearth_worker::{BuildWorker, Host, HostOptions, Ref, SecretSource, Session};
@@ -34,6 +34,8 @@ pub struct EngineOptions {
     pub runtime: PathBuf,
     /// Registry hosts.
     pub registry: RegistryConfig,
+    /// Where registry credentials come from (asked only when a registry challenges).
+    pub credentials: Arc<dyn CredentialSource>,
     /// Steps run at once.
     pub max_parallelism: usize,
     /// `[worker.oci] snapshotter`.
@@ -112,7 +114,7 @@ impl Engine {
         })
         .await
         .map_err(|e| EngineError::Internal(format!("opening the store: {e}")))??;
-        let registry = Client::new(options.registry, Arc::new(NoCredentials))?;
+        let registry = Client::new(options.registry, options.credentials)?;
         let host = Host::new(
             store,
             registry,

@@ -180,6 +180,17 @@ pub(crate) fn for_scope(error: RegistryError, scope: &str) -> RegistryError {
                 hint,
             }
         }
+        RegistryError::Unauthorized { host, detail, hint } if scope.is_empty() => {
+            RegistryError::Unauthorized {
+                host,
+                detail: detail.replacen(
+                    "pull access denied, repository does not exist or may require authorization",
+                    "unauthorized",
+                    1,
+                ),
+                hint,
+            }
+        }
         other => other,
     }
 }

@@ -371,6 +371,36 @@ impl Client {
         Err(combine(&repo.registry, &what, failures))
     }
 
+    /// Checks that `registry` (`127.0.0.1:5000`, `docker.io`) accepts this client's
+    /// credentials, as `docker login` does: a `GET /v2/` on the registry itself (never a
+    /// mirror), authorizing when challenged.
+    pub async fn check_login(&self, registry: &str) -> Result<(), RegistryError> {
+        let endpoints = self.inner.config.endpoints(registry);
+        let Some(endpoint) = endpoints.iter().find(|e| !e.mirror) else {
+            return Err(RegistryError::Config {
+                host: registry.to_owned(),
+                message: "no endpoint to log in to".to_owned(),
+            });
+        };
+        let request = Request::get(endpoint, "/".to_owned(), String::new());
+        let response = self.inner.transport.send(&request).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        if content_type(&response) == "text/html" {
+            return Err(RegistryError::Html {
+                host: endpoint.host.clone(),
+                url: response.url().to_string(),
+            });
+        }
+        Err(RegistryError::BadResponse {
+            host: endpoint.host.clone(),
+            status: status.as_u16(),
+            detail: error_message(response).await,
+        })
+    }
+
     /// Notes that `repository` holds blob `digest`, for later cross-repository mounts.
     pub(crate) fn remember(&self, digest: Digest, repository: &str) {
         let mut known = self.inner.known.lock().unwrap_or_else(|e| e.into_inner());

@@ -18,6 +18,25 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry on `127.0.0.1:<free port>` with storage in a temporary directory.
     pub fn start() -> Result<Self, String> {
+        Self::start_with(|_| Ok(String::new()))
+    }
+
+    /// Starts a registry that requires HTTP basic auth for `user`/`password` (an htpasswd
+    /// file with a bcrypt hash, the only kind the registry accepts).
+    pub fn start_with_basic_auth(user: &str, password: &str) -> Result<Self, String> {
+        Self::start_with(|dir| {
+            let hash = bcrypt::hash(password, 4).map_err(|e| format!("bcrypt: {e}"))?;
+            let htpasswd = dir.join("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n"))
+                .map_err(|e| format!("writing {}: {e}", htpasswd.display()))?;
+            Ok(format!(
+                "auth:\n  htpasswd:\n    realm: hearth-test\n    path: {}\n",
+                htpasswd.display()
+            ))
+        })
+    }
+
+    fn start_with(extra: impl FnOnce(&Path) -> Result<String, String>) -> Result<Self, String> {
         let exe = require("docker-registry", "docker-registry").map_err(|e| e.to_string())?;
         let dir = tempfile::Builder::new()
             .prefix("hearth-registry-")
@@ -26,10 +45,11 @@ impl Registry {
         let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let addr = format!("127.0.0.1:{port}");
         let config = dir.path().join("config.yml");
+        let extra = extra(dir.path())?;
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
                 dir.path().join("data").display()
             ),
         )

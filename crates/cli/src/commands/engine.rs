@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use hearth_auth::DockerConfigCredentials;
 use hearth_config::Snapshotter;
 use hearth_engine::{Engine, EngineOptions, SnapshotterChoice};
 use hearth_registry::{HostConfig, RegistryConfig};
@@ -23,11 +25,13 @@ pub(crate) struct GlobalArgs {
 /// The settings an embedded engine runs with, after the configuration file.
 pub(crate) struct Settings {
     pub(crate) options: EngineOptions,
+    /// The credentials the engine reads, kept to report their warnings.
+    pub(crate) credentials: Arc<DockerConfigCredentials>,
 }
 
 /// Reads the configuration (`--config`, else the default path if it exists), prints its
 /// warnings, and refuses it when it has errors, as buildkitd does.
-pub(crate) fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
+pub(crate) fn load_config(global: &GlobalArgs) -> anyhow::Result<hearth_config::Config> {
     let loaded = match &global.config {
         Some(path) => hearth_config::load(path)?,
         None => hearth_config::load_if_exists(&hearth_config::Config::default_path())?,
@@ -41,13 +45,11 @@ pub(crate) fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
             loaded.source_name
         );
     }
-    let config = loaded.config;
-    let root = global
-        .root
-        .clone()
-        .or(config.root.clone())
-        .unwrap_or_else(|| PathBuf::from("/var/lib/hearth"));
-    let worker = &config.worker.oci;
+    Ok(loaded.config)
+}
+
+/// The `[registry."host"]` sections, with their TLS directories read.
+pub(crate) fn registry_config(config: &hearth_config::Config) -> anyhow::Result<RegistryConfig> {
     let mut hosts = BTreeMap::new();
     for (name, mut host) in config.registry_hosts() {
         host.read_tls_config_dirs()
@@ -63,13 +65,43 @@ pub(crate) fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
             },
         );
     }
+    Ok(RegistryConfig { hosts })
+}
+
+/// Registry credentials as docker keeps them (`$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`, and its credential helpers), read only when a registry asks.
+pub(crate) fn credentials() -> Arc<DockerConfigCredentials> {
+    Arc::new(DockerConfigCredentials::from_env())
+}
+
+/// Prints what went wrong reading credentials (a malformed config.json, a failing
+/// helper); the registry then saw no credentials for that host.
+pub(crate) fn report_credential_warnings(credentials: &DockerConfigCredentials) {
+    let mut stderr = std::io::stderr().lock();
+    for warning in credentials.warnings() {
+        let _ = writeln!(stderr, "warning: {warning}");
+    }
+}
+
+/// The engine settings from the global flags and the configuration file.
+pub(crate) fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
+    let config = load_config(global)?;
+    let root = global
+        .root
+        .clone()
+        .or(config.root.clone())
+        .unwrap_or_else(|| PathBuf::from("/var/lib/hearth"));
+    let worker = &config.worker.oci;
+    let registry = registry_config(&config)?;
+    let credentials = credentials();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let options = EngineOptions {
         root,
         runtime: PathBuf::from(worker.binary.clone().unwrap_or_else(|| "runc".to_owned())),
-        registry: RegistryConfig { hosts },
+        registry,
+        credentials: credentials.clone(),
         max_parallelism: worker.max_parallelism.map(|n| n as usize).unwrap_or(cores),
         snapshotter: match worker.snapshotter {
             Snapshotter::Auto => SnapshotterChoice::Auto,
@@ -83,7 +115,10 @@ pub(crate) fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
             );
         })),
     };
-    Ok(Settings { options })
+    Ok(Settings {
+        options,
+        credentials,
+    })
 }
 
 /// Opens the engine described by `settings`.

@@ -65,6 +65,7 @@ impl Env {
             root: root.to_path_buf(),
             runtime: PathBuf::from("runc"),
             registry: RegistryConfig { hosts },
+            credentials: std::sync::Arc::new(hearth_registry::NoCredentials),
             max_parallelism: 2,
             snapshotter: SnapshotterChoice::Auto,
             on_wait: None,

@@ -300,6 +300,7 @@ async fn build(
     args: &Args,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let credentials = std::sync::Arc::clone(&settings.credentials);
     let engine = engine::open(settings).await?;
     // The solver cancels its token itself when a step fails; a signal cancels the parent.
     let interrupted = CancellationToken::new();
@@ -353,6 +354,7 @@ async fn build(
     };
     let mut renderer = renderer;
     let _ = renderer.finish(&summary);
+    engine::report_credential_warnings(&credentials);
 
     match outcome {
         Ok(outcome) => {
