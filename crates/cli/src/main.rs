@@ -28,6 +28,9 @@ enum Command {
     Images(commands::images::ListArgs),
     /// Remove images from hearth's store by name.
     Rmi(commands::images::RemoveArgs),
+    /// Inspect images in a registry.
+    #[command(subcommand)]
+    Imagetools(ImagetoolsCommand),
     /// Log in to a registry (writes docker's credential file or helper).
     Login(commands::login::LoginArgs),
     /// Log out from a registry.
@@ -35,6 +38,12 @@ enum Command {
     /// Tools for inspecting what hearth understands.
     #[command(subcommand)]
     Debug(DebugCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImagetoolsCommand {
+    /// Show a reference's manifest or index, its platforms and sizes.
+    Inspect(commands::imagetools::InspectArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +59,9 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::run(&cli.global, &args),
         Command::Images(args) => commands::images::list(&cli.global, &args),
         Command::Rmi(args) => commands::images::remove(&cli.global, &args),
+        Command::Imagetools(ImagetoolsCommand::Inspect(args)) => {
+            commands::imagetools::inspect(&cli.global, &args)
+        }
         Command::Login(args) => commands::login::login(&cli.global, &args),
         Command::Logout(args) => commands::login::logout(&args),
         Command::Debug(DebugCommand::Dockerfile(args)) => commands::debug_dockerfile::run(&args),

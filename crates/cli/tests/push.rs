@@ -101,6 +101,18 @@ fn a_pushed_image_is_read_by_skopeo_and_run_by_docker_and_pushes_again_for_free(
         manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json",
         "docker media types by default"
     );
+    // hearth's own view of what it pushed, against skopeo's.
+    let shown = env.hearth_ok(&root, &["imagetools", "inspect", &app]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    let digest = hearth_core::Digest::of(&raw.stdout);
+    assert!(shown.contains(&format!("Digest:    {digest}")), "{shown}");
+    assert!(shown.contains("Platform:  linux/amd64"), "{shown}");
+    assert!(shown.contains("Layers:"), "{shown}");
+    let shown_raw = env.hearth_ok(&root, &["imagetools", "inspect", "--raw", &app]);
+    assert_eq!(
+        String::from_utf8_lossy(&shown_raw.stdout).trim_end(),
+        String::from_utf8_lossy(&raw.stdout).trim_end()
+    );
     let oci_dir = env.work.path().join("copied");
     skopeo(&[
         "copy",

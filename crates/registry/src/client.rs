@@ -137,10 +137,10 @@ impl Repository {
 }
 
 /// A manifest document as fetched and verified.
-struct Fetched {
-    bytes: Vec<u8>,
-    digest: Digest,
-    document: ManifestDocument,
+pub(crate) struct Fetched {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) digest: Digest,
+    pub(crate) document: ManifestDocument,
 }
 
 /// What an index entry led to.
@@ -465,7 +465,7 @@ impl Client {
     }
 
     /// Fetches a manifest by tag or digest from the first endpoint that has it.
-    async fn fetch_manifest(
+    pub(crate) async fn fetch_manifest(
         &self,
         repo: &Repository,
         object: &str,
@@ -598,7 +598,7 @@ impl Client {
 
     /// Fetches an image configuration into memory. Unlike a streamed blob, a failed
     /// attempt leaves nothing behind, so every endpoint can be tried.
-    async fn fetch_config(
+    pub(crate) async fn fetch_config(
         &self,
         repo: &Repository,
         descriptor: &Descriptor,

@@ -764,3 +764,75 @@ async fn tls_uses_configured_ca_client_certificate_and_insecure() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn inspect_lists_an_index_platforms_and_sizes_and_a_pinned_image() {
+    let registry = Registry::start();
+    let layout = Layout::new();
+    let amd64 = layout.image("linux/amd64", "amd64 inspect\n");
+    let arm64 = layout.image("linux/arm64/v8", "arm64 inspect, a little longer\n");
+    let index = layout.index(&[amd64.clone(), arm64.clone()]);
+    layout.tag("v1", &index);
+    layout.push("v1", &format!("{}/test/inspect:v1", registry.host()));
+    let client = anonymous(RegistryConfig::default());
+
+    let got = client
+        .inspect(&format!("{}/test/inspect:v1", registry.host()))
+        .await
+        .unwrap();
+    assert_eq!(got.digest, index.digest);
+    assert_eq!(got.raw, index.bytes);
+    assert_eq!(got.media_type, media_type::OCI_INDEX);
+    let hearth_registry::Inspected::Index(entries) = &got.content else {
+        panic!("expected an index: {got:?}");
+    };
+    let summary: Vec<(String, Digest, u64)> = entries
+        .iter()
+        .map(|(entry, image)| {
+            let image = image.as_ref().unwrap();
+            (
+                image.platform.as_ref().unwrap().format(),
+                image.digest,
+                image.size(),
+            )
+        })
+        .collect();
+    let size = |i: &support::Image| (i.config.bytes.len() + i.layer.bytes.len()) as u64;
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "linux/amd64".to_owned(),
+                amd64.manifest.digest,
+                size(&amd64)
+            ),
+            (
+                "linux/arm64/v8".to_owned(),
+                arm64.manifest.digest,
+                size(&arm64)
+            ),
+        ]
+    );
+
+    // Pinned to one image's digest: that manifest, with the platform from its config.
+    let pinned = client
+        .inspect(&format!(
+            "{}/test/inspect@{}",
+            registry.host(),
+            arm64.manifest.digest
+        ))
+        .await
+        .unwrap();
+    let hearth_registry::Inspected::Image(image) = &pinned.content else {
+        panic!("expected an image: {pinned:?}");
+    };
+    assert_eq!(image.platform.as_ref().unwrap().format(), "linux/arm64/v8");
+    assert_eq!(image.layers[0].digest, arm64.layer.digest);
+    assert_eq!(pinned.raw, arm64.manifest.bytes);
+
+    let missing = client
+        .inspect(&format!("{}/test/inspect:nope", registry.host()))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
+}

@@ -54,7 +54,7 @@ fn familiar(name: &str) -> (String, String) {
 }
 
 /// docker's `units.HumanSize`: decimal units, four significant digits (Go's `%.4g`).
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

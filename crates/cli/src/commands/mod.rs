@@ -4,6 +4,7 @@ pub(crate) mod build;
 pub(crate) mod debug_dockerfile;
 pub(crate) mod engine;
 pub(crate) mod images;
+pub(crate) mod imagetools;
 pub(crate) mod login;
 
 use std::io::Write;
