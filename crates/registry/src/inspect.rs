@@ -27,7 +27,7 @@ pub struct Inspection {
 #[derive(Debug, Clone)]
 pub enum Inspected {
     /// A single image.
-    Image(InspectedImage),
+    Image(Box<InspectedImage>),
     /// An index: each entry, with its image when the entry is an image manifest.
     Index(Vec<(Descriptor, Option<InspectedImage>)>),
 }
@@ -78,7 +78,7 @@ impl Client {
                     config: manifest.config,
                     layers: manifest.layers,
                 };
-                (manifest.media_type, Inspected::Image(image))
+                (manifest.media_type, Inspected::Image(Box::new(image)))
             }
             ManifestDocument::Index(index) => {
                 let mut entries = Vec::with_capacity(index.manifests.len());

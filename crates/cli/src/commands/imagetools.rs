@@ -158,7 +158,7 @@ mod tests {
             digest: img.digest,
             media_type: img.media_type.clone(),
             raw: Vec::new(),
-            content: Inspected::Image(img.clone()),
+            content: Inspected::Image(Box::new(img.clone())),
         });
         assert!(
             text.starts_with("Name:      127.0.0.1:5000/app:1\n"),
