@@ -788,7 +788,7 @@ async fn inspect_lists_an_index_platforms_and_sizes_and_a_pinned_image() {
     };
     let summary: Vec<(String, Digest, u64)> = entries
         .iter()
-        .map(|(entry, image)| {
+        .map(|(_, image)| {
             let image = image.as_ref().unwrap();
             (
                 image.platform.as_ref().unwrap().format(),
