@@ -5,7 +5,24 @@
 
 mod support;
 
+use std::path::{Path, PathBuf};
+
 use support::Env;
+
+/// A directory holding only runc, to be the whole `PATH` of a build: a `--load` that
+/// still ran the docker CLI would fail to find it.
+fn bin_without_docker(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin-without-docker");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let runc = std::env::split_paths(&path)
+        .map(|d| d.join("runc"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("the test needs runc on PATH"));
+    std::os::unix::fs::symlink(runc, bin.join("runc")).unwrap();
+    assert!(!bin.join("docker").exists());
+    bin
+}
 
 #[test]
 fn a_docker_archive_loads_into_dockerd_and_runs_its_cmd() {
@@ -64,7 +81,9 @@ fn a_docker_archive_loads_into_dockerd_and_runs_its_cmd() {
         "hello from a hearth build\nrun by docker\n"
     );
 
-    // `--load` pipes the same archive into `docker load`, as buildx does.
+    // `--load` sends the same archive to the daemon's API, as buildx does: no docker CLI
+    // on PATH.
+    let bin = bin_without_docker(env.work.path());
     let loaded = env
         .hearth(
             &root,
@@ -79,12 +98,18 @@ fn a_docker_archive_loads_into_dockerd_and_runs_its_cmd() {
             ],
         )
         .env("DOCKER_HOST", dockerd.docker_host())
+        .env("PATH", &bin)
         .output()
         .unwrap();
+    let progress = String::from_utf8_lossy(&loaded.stderr);
     assert!(
         loaded.status.success(),
-        "hearth build --load failed: {}",
-        String::from_utf8_lossy(&loaded.stderr)
+        "hearth build --load failed: {progress}\ndockerd log:\n{}",
+        dockerd.log()
+    );
+    assert!(
+        progress.contains("Loaded image: hearth-e2e:loaded"),
+        "docker's answer is not shown: {progress}"
     );
     let run = dockerd
         .docker(&["run", "--rm", "--network", "none", "hearth-e2e:loaded"])
@@ -92,5 +117,36 @@ fn a_docker_archive_loads_into_dockerd_and_runs_its_cmd() {
     assert_eq!(
         String::from_utf8_lossy(&run.stdout),
         "hello from a hearth build\nrun by docker\n"
+    );
+}
+
+#[test]
+fn load_without_a_daemon_says_how_to_reach_one() {
+    let env = Env::new();
+    let ctx = env.dir("ctx", &[("Dockerfile", "FROM busybox\n")]);
+    let root = env.work.path().join("root");
+    let output = env
+        .hearth(
+            &root,
+            &[
+                "build",
+                "--progress",
+                "plain",
+                "--load",
+                "-t",
+                "hearth-e2e:nowhere",
+                ctx.to_str().unwrap(),
+            ],
+        )
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the build succeeded: {stderr}");
+    assert!(
+        stderr.contains(
+            "cannot connect to the Docker daemon at unix:///nonexistent.sock: No such file or directory (os error 2) (is dockerd running? set DOCKER_HOST to its socket)"
+        ),
+        "{stderr}"
     );
 }

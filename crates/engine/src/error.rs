@@ -27,6 +27,9 @@ pub enum EngineError {
     /// Writing an output failed.
     #[error(transparent)]
     Export(#[from] hearth_exporter::ExportError),
+    /// Loading the image into the Docker daemon (`--load`) failed.
+    #[error("{0}")]
+    Docker(String),
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use hearth_dockerfile::BuildPlan;
 use hearth_exporter::{AssembleOptions, Image, MediaTypes};
 use hearth_layer::Compression;
-use hearth_registry::{
-    BlobOutcome, BlobSource, Descriptor, PushBlob, PushEvent, PushImage, PushOptions,
-};
+use hearth_registry::{BlobSource, Descriptor, PushBlob, PushImage};
 use hearth_solver::{Event, EventSender};
 use hearth_store::tables::Images;
 use hearth_store::{ImageRecord, LayerId, unix_now};
@@ -25,7 +23,8 @@ pub enum ExportKind {
         /// Where; `-` is standard output.
         dest: PathBuf,
     },
-    /// The same archive piped into `docker load` (`type=docker` without `dest`, `--load`).
+    /// The same archive loaded into the Docker daemon through its API (`type=docker`
+    /// without `dest`, `--load`).
     DockerLoad,
     /// An OCI layout tarball (`type=oci`).
     OciArchive {
@@ -182,7 +181,9 @@ pub(crate) async fn write_all(
                 }
                 ExportKind::Local { .. } | ExportKind::Tar { .. } => {}
             }
-            write_image(host, &image, export).await?;
+            for said in write_image(host, &image, export).await? {
+                status(said);
+            }
             if export.push {
                 push_image(host, &image, &export.names, events, step.vertex).await?;
             }
@@ -206,11 +207,17 @@ fn describe(dest: &Path) -> String {
     }
 }
 
-async fn write_image(host: &Host, image: &Image, export: &Export) -> Result<(), EngineError> {
+/// Writes one image output; returns what its destination said (docker's `Loaded image: …`).
+async fn write_image(
+    host: &Host,
+    image: &Image,
+    export: &Export,
+) -> Result<Vec<String>, EngineError> {
     let store = host.store().clone();
     let image = image.clone();
     let export = export.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), EngineError> {
+    tokio::task::spawn_blocking(move || -> Result<Vec<String>, EngineError> {
+        let mut said = Vec::new();
         match &export.kind {
             ExportKind::DockerArchive { .. } | ExportKind::DockerLoad => {
                 let sink = match &export.kind {
@@ -218,14 +225,14 @@ async fn write_image(host: &Host, image: &Image, export: &Export) -> Result<(), 
                     _ => Sink::docker_load()?,
                 };
                 let target = sink.describe();
-                hearth_exporter::write_docker_archive(
+                said = hearth_exporter::write_docker_archive(
                     &store,
                     &image,
                     sink,
                     &export.names,
                     &target,
                 )?
-                .finish()?;
+                .finish_with_report()?;
             }
             ExportKind::OciArchive { dest } => {
                 let sink = Sink::open(dest)?;
@@ -252,7 +259,7 @@ async fn write_image(host: &Host, image: &Image, export: &Export) -> Result<(), 
             }
             ExportKind::Local { .. } | ExportKind::Tar { .. } => {}
         }
-        Ok(())
+        Ok(said)
     })
     .await
     .map_err(|e| EngineError::Internal(format!("writing the image: {e}")))?
@@ -267,11 +274,6 @@ async fn push_image(
     events: &EventSender,
     vertex: hearth_core::Digest,
 ) -> Result<(), EngineError> {
-    if names.is_empty() {
-        return Err(EngineError::Input(
-            "pushing needs an image name: add -t NAME or name=NAME to the output".to_owned(),
-        ));
-    }
     let store = host.store();
     let status = |message: String| events.send(Event::Status { vertex, message });
     let mut blobs = Vec::with_capacity(image.layers.len() + 1);
@@ -296,30 +298,7 @@ async fn push_image(
         media_type: image.media_type.clone(),
         blobs,
     };
-    status("pushing layers".to_owned());
-    let on_event = |event: PushEvent| match event {
-        PushEvent::Blob {
-            digest, outcome, ..
-        } => status(match outcome {
-            BlobOutcome::Existed => format!("pushing {digest}: already exists"),
-            BlobOutcome::Mounted { from } => format!("pushing {digest}: mounted from {from}"),
-            BlobOutcome::Uploaded => format!("pushing {digest}: done"),
-        }),
-        PushEvent::Manifest { reference, digest } => {
-            status(format!("pushing manifest for {reference}@{digest}"));
-        }
-    };
-    let reports = host
-        .registry()
-        .push(names, &push, &PushOptions::default(), &on_event)
-        .await?;
-    let digests: Vec<hearth_core::Digest> =
-        push.blobs.iter().map(|b| b.descriptor.digest).collect();
-    for report in &reports {
-        if let Ok(reference) = hearth_registry::ImageReference::parse(&report.reference) {
-            store.add_blob_sources(&digests, &reference.name())?;
-        }
-    }
+    crate::distribution::push(host, &push, names, &status).await?;
     Ok(())
 }
 

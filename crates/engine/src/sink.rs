@@ -1,12 +1,12 @@
 //! Where a tarball output is written: a file that appears only when complete, standard
-//! output, or a `docker load` process.
+//! output, or the Docker daemon's image store.
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
 
 use crate::EngineError;
+use crate::docker_api::{DockerHost, Loader};
 
 /// A tarball destination; call [`Sink::finish`] to complete it. Dropped unfinished, a file
 /// sink removes its partial file, so a failed or killed build never leaves a truncated
@@ -18,10 +18,8 @@ pub(crate) enum Sink {
         dest: PathBuf,
     },
     Stdout(BufWriter<io::Stdout>),
-    DockerLoad {
-        writer: Option<BufWriter<ChildStdin>>,
-        child: Option<Child>,
-    },
+    /// Aborts its upload when dropped unfinished.
+    DockerLoad(Box<Loader>),
 }
 
 impl Sink {
@@ -51,28 +49,13 @@ impl Sink {
         })
     }
 
-    /// The standard input of `docker load` (the docker CLI from `PATH`, honouring
-    /// `DOCKER_HOST`), as `docker buildx build --load` does.
+    /// An upload into the Docker daemon that `DOCKER_HOST` names (its default socket
+    /// without it), through its API as buildx's docker exporter does: no docker CLI
+    /// needed. Fails at once if the daemon does not answer. Blocks on the async runtime,
+    /// so call it, and use the sink, from a blocking thread.
     pub(crate) fn docker_load() -> Result<Self, EngineError> {
-        let mut child = Command::new("docker")
-            .arg("load")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                EngineError::Input(format!(
-                    "running `docker load` to load the image: {e} (is the docker CLI installed?)"
-                ))
-            })?;
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| EngineError::Internal("docker load has no standard input".into()))?;
-        Ok(Self::DockerLoad {
-            writer: Some(BufWriter::with_capacity(1 << 20, stdin)),
-            child: Some(child),
-        })
+        let loader = Loader::open(DockerHost::from_env()?)?;
+        Ok(Self::DockerLoad(Box::new(loader)))
     }
 
     /// What the destination is called in messages.
@@ -80,13 +63,20 @@ impl Sink {
         match self {
             Self::File { dest, .. } => dest.display().to_string(),
             Self::Stdout(_) => "standard output".to_owned(),
-            Self::DockerLoad { .. } => "docker load".to_owned(),
+            // Its errors name the daemon's address already.
+            Self::DockerLoad(_) => "the Docker daemon".to_owned(),
         }
     }
 
     /// Completes the output: renames the file into place, flushes standard output, or
-    /// waits for `docker load` and checks that it succeeded.
-    pub(crate) fn finish(mut self) -> Result<(), EngineError> {
+    /// waits for the Docker daemon to load the image and checks that it succeeded.
+    pub(crate) fn finish(self) -> Result<(), EngineError> {
+        self.finish_with_report().map(drop)
+    }
+
+    /// [`Sink::finish`], returning what the destination said: the Docker daemon's
+    /// `Loaded image: …` lines; nothing for files and standard output.
+    pub(crate) fn finish_with_report(mut self) -> Result<Vec<String>, EngineError> {
         let described = self.describe();
         let failed = |e: io::Error| EngineError::Input(format!("writing {described}: {e}"));
         match &mut self {
@@ -102,29 +92,10 @@ impl Sink {
                     .map_err(|e| failed(e.into_error()))?;
                 file.sync_all().map_err(failed)?;
                 fs::rename(&*partial, &*dest).map_err(failed)?;
-                Ok(())
+                Ok(Vec::new())
             }
-            Self::Stdout(out) => out.flush().map_err(failed),
-            Self::DockerLoad { writer, child } => {
-                if let Some(w) = writer.take() {
-                    // Dropping stdin tells docker the archive is complete.
-                    drop(w.into_inner().map_err(|e| failed(e.into_error()))?);
-                }
-                let output = child
-                    .take()
-                    .ok_or_else(|| EngineError::Internal("output finished twice".into()))?
-                    .wait_with_output()
-                    .map_err(failed)?;
-                if output.status.success() {
-                    Ok(())
-                } else {
-                    Err(EngineError::Input(format!(
-                        "docker load failed ({}): {}",
-                        output.status,
-                        String::from_utf8_lossy(&output.stderr).trim()
-                    )))
-                }
-            }
+            Self::Stdout(out) => out.flush().map_err(failed).map(|()| Vec::new()),
+            Self::DockerLoad(loader) => Ok(loader.finish()?),
         }
     }
 }
@@ -153,9 +124,7 @@ impl Write for Sink {
             Self::File {
                 writer: Some(w), ..
             } => w.write(buf),
-            Self::DockerLoad {
-                writer: Some(w), ..
-            } => w.write(buf),
+            Self::DockerLoad(loader) => loader.write(buf),
             Self::Stdout(w) => w.write(buf),
             _ => Err(io::Error::other("output already finished")),
         }
@@ -166,9 +135,7 @@ impl Write for Sink {
             Self::File {
                 writer: Some(w), ..
             } => w.flush(),
-            Self::DockerLoad {
-                writer: Some(w), ..
-            } => w.flush(),
+            Self::DockerLoad(loader) => loader.flush(),
             Self::Stdout(w) => w.flush(),
             _ => Ok(()),
         }
@@ -185,16 +152,7 @@ impl Drop for Sink {
                     let _ = fs::remove_file(partial);
                 }
             }
-            Self::DockerLoad { writer, child } => {
-                if let Some(mut child) = child.take() {
-                    if writer.take().is_some() {
-                        // An unfinished archive must not be loaded.
-                        let _ = child.kill();
-                    }
-                    let _ = child.wait();
-                }
-            }
-            Self::Stdout(_) => {}
+            Self::DockerLoad(_) | Self::Stdout(_) => {}
         }
     }
 }
