@@ -28,6 +28,10 @@ enum Command {
     Images(commands::images::ListArgs),
     /// Remove images from hearth's store by name.
     Rmi(commands::images::RemoveArgs),
+    /// Download an image into hearth's store.
+    Pull(commands::pull_push::PullArgs),
+    /// Upload an image from hearth's store to its registry.
+    Push(commands::pull_push::PushArgs),
     /// Inspect images in a registry.
     #[command(subcommand)]
     Imagetools(ImagetoolsCommand),
@@ -62,6 +66,8 @@ fn main() -> ExitCode {
         Command::Imagetools(ImagetoolsCommand::Inspect(args)) => {
             commands::imagetools::inspect(&cli.global, &args)
         }
+        Command::Pull(args) => commands::pull_push::pull(&cli.global, &args),
+        Command::Push(args) => commands::pull_push::push(&cli.global, &args),
         Command::Login(args) => commands::login::login(&cli.global, &args),
         Command::Logout(args) => commands::login::logout(&args),
         Command::Debug(DebugCommand::Dockerfile(args)) => commands::debug_dockerfile::run(&args),

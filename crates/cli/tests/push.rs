@@ -259,3 +259,72 @@ fn push_without_a_name_and_an_unreachable_registry_explain_themselves() {
     assert!(err.contains("connection refused"), "{err}");
     assert!(err.contains("no tag was written"), "{err}");
 }
+
+#[test]
+fn pull_then_push_moves_a_stored_image_between_repositories() {
+    let env = Env::new();
+    let reg = env.registry.addr().to_owned();
+    let source = format!("{reg}/library/busybox:latest");
+    let root = env.work.path().join("root");
+
+    let out = env.hearth_ok(&root, &["pull", &source]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("Downloaded newer image"), "{said}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), source);
+    let out = env.hearth_ok(&root, &["pull", &source]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Image is up to date"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let images = env.hearth_ok(&root, &["images"]);
+    assert!(
+        String::from_utf8_lossy(&images.stdout).contains(&format!("{reg}/library/busybox")),
+        "{}",
+        String::from_utf8_lossy(&images.stdout)
+    );
+
+    // A build tagged for this registry, pushed afterwards with `hearth push`: the busybox
+    // layer is mounted from where it was pulled, only the new layer and config go up.
+    let ctx = env.dir(
+        "ctx",
+        &[(
+            "Dockerfile",
+            &format!("FROM {source}\nRUN echo later > /later\n"),
+        )],
+    );
+    let stored = format!("{reg}/later/app:2");
+    env.hearth_ok(
+        &root,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            &stored,
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let before = env.registry.blob_uploads();
+    let out = env.hearth_ok(&root, &["push", &stored]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("2 uploaded, 1 mounted, 0 already present"),
+        "{said}"
+    );
+    assert_eq!(env.registry.blob_uploads(), before + 2);
+    skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{stored}"),
+    ]);
+
+    let out = env
+        .hearth(&root, &["push", &format!("{reg}/never/built:1")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no image named"), "{err}");
+    assert!(err.contains("hearth images"), "{err}");
+}

@@ -5,6 +5,8 @@
 //! with the worker, and writes the requested outputs with the exporter. The CLI drives it
 //! directly (embedded mode); the daemon will drive the same type.
 
+mod distribution;
+mod docker_api;
 mod error;
 mod exports;
 mod resolver;
@@ -22,6 +24,7 @@ use hearth_store::{OnWait, Store, StoreOptions};
 use hearth_worker::{BuildWorker, Host, HostOptions, Ref, SecretSource, Session};
 use tokio_util::sync::CancellationToken;
 
+pub use distribution::PullReport;
 pub use error::{DockerfileFailure, EngineError, StepFailure};
 pub use exports::{Export, ExportKind, ImageFormat};
 pub use hearth_worker::snapshot::SnapshotterKind as SnapshotterChoice;

@@ -58,18 +58,7 @@ pub(crate) async fn pull(
                 "downloading {} ({} bytes)",
                 descriptor.digest, descriptor.size
             ));
-            let mut sink = BlobSink(Some(host.store.blob_writer()?));
-            host.registry
-                .fetch_blob(&resolved.repository, descriptor, &mut sink)
-                .await?;
-            let writer = sink
-                .0
-                .take()
-                .ok_or_else(|| Error::Unsupported("blob writer lost".into()))?;
-            writer.commit(Some(&descriptor.digest))?;
-            host.metrics
-                .layers_pulled
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            download_blob(host, &resolved.repository, descriptor).await?;
         }
         job.progress
             .status(format!("extracting {}", descriptor.digest));
@@ -89,6 +78,31 @@ pub(crate) async fn pull(
     host.store.add_blob_sources(&pulled, &resolved.repository)?;
     records::save(host, key, &layers, "source.image", &source.reference)?;
     Ok(Ref::Layers(Arc::new(layers)))
+}
+
+/// Downloads one blob of `repository` into the store (verified; visible only once
+/// complete), unless the store has it. Returns whether it was downloaded.
+pub async fn download_blob(
+    host: &Host,
+    repository: &str,
+    descriptor: &hearth_registry::Descriptor,
+) -> Result<bool, Error> {
+    if host.store.has_blob(&descriptor.digest)? {
+        return Ok(false);
+    }
+    let mut sink = BlobSink(Some(host.store.blob_writer()?));
+    host.registry
+        .fetch_blob(repository, descriptor, &mut sink)
+        .await?;
+    let writer = sink
+        .0
+        .take()
+        .ok_or_else(|| Error::Unsupported("blob writer lost".into()))?;
+    writer.commit(Some(&descriptor.digest))?;
+    host.metrics
+        .layers_pulled
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Ok(true)
 }
 
 /// Unpacks a stored layer blob into a new layer directory and records both, so the

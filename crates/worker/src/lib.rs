@@ -20,6 +20,7 @@ mod exec;
 mod file;
 mod http;
 mod image;
+pub use image::download_blob;
 mod keys;
 mod records;
 mod secrets;

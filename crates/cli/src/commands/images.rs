@@ -28,7 +28,7 @@ pub(crate) struct RemoveArgs {
     names: Vec<String>,
 }
 
-fn open_store(
+pub(crate) fn open_store(
     global: &GlobalArgs,
 ) -> anyhow::Result<(tokio::runtime::Runtime, hearth_engine::Engine)> {
     let settings = engine::settings(global)?;

@@ -6,6 +6,7 @@ pub(crate) mod engine;
 pub(crate) mod images;
 pub(crate) mod imagetools;
 pub(crate) mod login;
+pub(crate) mod pull_push;
 
 use std::io::Write;
 

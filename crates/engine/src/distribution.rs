@@ -1,0 +1,189 @@
+//! Moving images between the store and registries without building: `hearth pull`
+//! (an image's blobs into the store, as a build would download them, and a name for it)
+//! and `hearth push` (a named image from the store to its registry), plus the push that
+//! builds use.
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use hearth_core::{Digest, Platform};
+use hearth_registry::{
+    BlobOutcome, BlobSource, Descriptor, ImageReference, PushBlob, PushEvent, PushImage,
+    PushOptions, PushReport,
+};
+use hearth_store::tables::Images;
+use hearth_store::{ImageRecord, unix_now};
+use hearth_worker::Host;
+use serde::Deserialize;
+
+use crate::{Engine, EngineError};
+
+/// Layers downloaded at once by `hearth pull`.
+const PULL_CONCURRENCY: usize = 4;
+
+/// What a pull did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullReport {
+    /// The normalised reference.
+    pub reference: String,
+    /// The platform's manifest.
+    pub manifest_digest: Digest,
+    /// Layers downloaded.
+    pub downloaded: usize,
+    /// Layers the store already had.
+    pub present: usize,
+    /// Bytes of the image's layers and configuration.
+    pub size: u64,
+}
+
+/// The parts of a stored manifest a push needs.
+#[derive(Deserialize)]
+struct StoredManifest {
+    config: Descriptor,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+impl Engine {
+    /// Downloads `reference` for `platform` into the store and names it, as `docker pull`
+    /// does. Layers are fetched in parallel and verified; nothing is unpacked until a
+    /// build uses them.
+    pub async fn pull(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        status: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<PullReport, EngineError> {
+        let host = self.host();
+        let resolved = host.registry().resolve(reference, platform).await?;
+        let store = host.store();
+        store.put_blob(&resolved.manifest_bytes)?;
+        store.put_blob(&resolved.config_bytes)?;
+        let layers = &resolved.manifest.layers;
+        let repository = resolved.repository.as_str();
+        let fetched: Vec<bool> = stream::iter(layers.iter())
+            .map(|descriptor| async move {
+                let downloaded = hearth_worker::download_blob(host, repository, descriptor).await?;
+                status(format!(
+                    "{}: {}",
+                    descriptor.digest,
+                    if downloaded {
+                        "downloaded"
+                    } else {
+                        "already present"
+                    }
+                ));
+                Ok::<_, EngineError>(downloaded)
+            })
+            .buffered(PULL_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut blobs: Vec<Digest> = layers.iter().map(|d| d.digest).collect();
+        blobs.push(resolved.manifest.config.digest);
+        store.add_blob_sources(&blobs, &resolved.repository)?;
+        let size = resolved.manifest.config.size + layers.iter().map(|l| l.size).sum::<u64>();
+        let mut txn = store.write()?;
+        txn.put::<Images>(&ImageRecord {
+            name: resolved.reference.clone(),
+            manifest: resolved.manifest_digest,
+            config: resolved.manifest.config.digest,
+            media_type: resolved.manifest.media_type.clone(),
+            created: unix_now(),
+            size,
+        })?;
+        txn.commit()?;
+        let downloaded = fetched.iter().filter(|d| **d).count();
+        Ok(PullReport {
+            reference: resolved.reference,
+            manifest_digest: resolved.manifest_digest,
+            downloaded,
+            present: fetched.len() - downloaded,
+            size,
+        })
+    }
+
+    /// Pushes the stored image `name` (`hearth images`) to the registry its name points
+    /// at, as `docker push` does.
+    pub async fn push(
+        &self,
+        name: &str,
+        status: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<Vec<PushReport>, EngineError> {
+        let store = self.store();
+        let record = store.read()?.get::<Images>(name)?.ok_or_else(|| {
+            EngineError::Input(format!(
+                "no image named {name} in hearth's store (see `hearth images`; build it with -t {name})"
+            ))
+        })?;
+        let manifest = store.read_blob(&record.manifest)?;
+        let parsed: StoredManifest = serde_json::from_slice(&manifest).map_err(|e| {
+            EngineError::Internal(format!(
+                "stored manifest {} is invalid: {e}",
+                record.manifest
+            ))
+        })?;
+        let config = store.read_blob(&parsed.config.digest)?;
+        let mut blobs = Vec::with_capacity(parsed.layers.len() + 1);
+        blobs.push(PushBlob {
+            mount_from: store.blob_sources(&parsed.config.digest)?,
+            descriptor: parsed.config,
+            source: BlobSource::Bytes(config.into()),
+        });
+        for layer in parsed.layers {
+            if !store.has_blob(&layer.digest)? {
+                return Err(EngineError::Input(format!(
+                    "layer {} of {name} is not in the store (it may have been pruned); build the image again",
+                    layer.digest
+                )));
+            }
+            blobs.push(PushBlob {
+                mount_from: store.blob_sources(&layer.digest)?,
+                source: BlobSource::File(store.blob_path(&layer.digest)),
+                descriptor: layer,
+            });
+        }
+        let image = PushImage {
+            manifest: manifest.into(),
+            media_type: record.media_type,
+            blobs,
+        };
+        push(self.host(), &image, &[name.to_owned()], status).await
+    }
+}
+
+/// Pushes `image` under `names` with progress in BuildKit's words, then records where its
+/// blobs now live so later pushes to the same registry mount them.
+pub(crate) async fn push(
+    host: &Host,
+    image: &PushImage,
+    names: &[String],
+    status: &(dyn Fn(String) + Send + Sync),
+) -> Result<Vec<PushReport>, EngineError> {
+    if names.is_empty() {
+        return Err(EngineError::Input(
+            "pushing needs an image name: add -t NAME or name=NAME to the output".to_owned(),
+        ));
+    }
+    status("pushing layers".to_owned());
+    let on_event = |event: PushEvent| match event {
+        PushEvent::Blob {
+            digest, outcome, ..
+        } => status(match outcome {
+            BlobOutcome::Existed => format!("pushing {digest}: already exists"),
+            BlobOutcome::Mounted { from } => format!("pushing {digest}: mounted from {from}"),
+            BlobOutcome::Uploaded => format!("pushing {digest}: done"),
+        }),
+        PushEvent::Manifest { reference, digest } => {
+            status(format!("pushing manifest for {reference}@{digest}"));
+        }
+    };
+    let reports = host
+        .registry()
+        .push(names, image, &PushOptions::default(), &on_event)
+        .await?;
+    let digests: Vec<Digest> = image.blobs.iter().map(|b| b.descriptor.digest).collect();
+    for report in &reports {
+        if let Ok(reference) = ImageReference::parse(&report.reference) {
+            host.store().add_blob_sources(&digests, &reference.name())?;
+        }
+    }
+    Ok(reports)
+}
