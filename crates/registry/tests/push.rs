@@ -444,3 +444,55 @@ async fn a_registry_killed_mid_push_leaves_no_tag_and_a_retry_succeeds() {
     assert_eq!(layer.len(), image.layer.bytes.len());
     assert!(layer == image.layer.bytes);
 }
+
+#[tokio::test]
+async fn pushes_over_tls_with_the_configured_ca_and_client_certificate() {
+    let tls = support::tls_files();
+    let registry = Registry::start_tls(&tls);
+    let host = registry.host();
+    let layout = Layout::new();
+    let image = layout.image("linux/amd64", "pushed over tls\n");
+    let reference = format!("{host}/secure/app:1");
+    let section = |ca: Vec<std::path::PathBuf>| hearth_registry::HostConfig {
+        // Loopback defaults to plain HTTP (as in BuildKit), so HTTPS is asked for.
+        http: Some(false),
+        ca,
+        keypair: vec![(tls.client_cert.clone(), tls.client_key.clone())],
+        ..hearth_registry::HostConfig::default()
+    };
+    let client_with = |ca| {
+        let mut config = RegistryConfig::default();
+        config.hosts.insert(host.clone(), section(ca));
+        Client::new(config, Arc::new(NoCredentials)).unwrap()
+    };
+
+    // Without the CA the certificate does not verify, and the error says what to set.
+    let err = client_with(Vec::new())
+        .push(
+            std::slice::from_ref(&reference),
+            &push_image(&layout, &image),
+            &PushOptions::default(),
+            &ignore,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ca = [...]"), "{err}");
+
+    let trusted = client_with(vec![tls.ca_cert.clone()]);
+    let reports = trusted
+        .push(
+            std::slice::from_ref(&reference),
+            &push_image(&layout, &image),
+            &PushOptions::default(),
+            &ignore,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reports[0].uploaded(), 2);
+    let resolved = trusted
+        .resolve(&reference, &Platform::new("linux", "amd64", ""))
+        .await
+        .unwrap();
+    assert_eq!(resolved.manifest_bytes, image.manifest.bytes);
+}
