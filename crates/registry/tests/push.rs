@@ -496,3 +496,75 @@ async fn pushes_over_tls_with_the_configured_ca_and_client_certificate() {
         .unwrap();
     assert_eq!(resolved.manifest_bytes, image.manifest.bytes);
 }
+
+#[tokio::test]
+async fn pushes_with_bearer_tokens_including_a_mount_that_needs_two_scopes() {
+    let server = support::token::start(support::token::Policy {
+        users: [("alice".to_owned(), "open-sesame".to_owned())].into(),
+        refresh_tokens: [("refresh-abc".to_owned(), "alice".to_owned())].into(),
+        public: Vec::new(),
+    })
+    .await;
+    let registry = Registry::start_with_token(&server);
+    let host = registry.host();
+    let layout = Layout::new();
+    let image = layout.image("linux/amd64", "token push\n");
+    let push = push_image(&layout, &image);
+    // An identity token: the OAuth2 refresh grant (POST, scopes space-separated).
+    let client = Client::new(
+        RegistryConfig::default(),
+        Arc::new(StaticCredentials::new().with(
+            host.clone(),
+            Credentials::IdentityToken(Secret::new("refresh-abc")),
+        )),
+    )
+    .unwrap();
+    let first = client
+        .push(
+            &[format!("{host}/team/one:1")],
+            &push,
+            &PushOptions::default(),
+            &ignore,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first[0].uploaded(), 2);
+    // The mount's token must grant push on `two` and pull on `one`.
+    let second = client
+        .push(
+            &[format!("{host}/team/two:1")],
+            &push,
+            &PushOptions::default(),
+            &ignore,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second[0].mounted(), 2, "{:?}", second[0]);
+
+    let anonymous = client_with_token_refused(&host)
+        .push(
+            &[format!("{host}/team/three:1")],
+            &push,
+            &PushOptions::default(),
+            &ignore,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.kind(), ErrorKind::PermissionDenied, "{anonymous}");
+    assert!(
+        anonymous.to_string().contains("push access denied"),
+        "{anonymous}"
+    );
+}
+
+/// A client whose identity token the token server does not know.
+fn client_with_token_refused(host: &str) -> Client {
+    Client::new(
+        RegistryConfig::default(),
+        Arc::new(StaticCredentials::new().with(
+            host.to_owned(),
+            Credentials::IdentityToken(Secret::new("unknown-refresh-token")),
+        )),
+    )
+    .unwrap()
+}
