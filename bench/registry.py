@@ -161,7 +161,7 @@ def bench(args, registry, other):
         other.reset()
         t = timed([args.hearth, "push", "--root", root, name])
         times["push"]["hearth"].append(t)
-        s = timed(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:{name}",
+        s = timed(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}",
                    skopeo_target])
         times["push"]["skopeo"].append(s)
         print(f"run {i + 1} push: hearth {t:.2f}s, skopeo {s:.2f}s", file=sys.stderr)
