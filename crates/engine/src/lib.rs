@@ -21,7 +21,7 @@ use hearth_dockerfile::{BuildOptions, BuildPlan};
 use hearth_registry::{Client, CredentialSource, RegistryConfig};
 use hearth_solver::{Event, EventSender, SolveOptions, Solver};
 use hearth_store::{OnWait, Store, StoreOptions};
-use hearth_worker::{BuildWorker, Host, HostOptions, Ref, SecretSource, Session};
+use hearth_worker::{BuildWorker, Host, HostOptions, LocalContext, Ref, SecretSource, Session};
 use tokio_util::sync::CancellationToken;
 
 pub use distribution::PullReport;
@@ -174,7 +174,10 @@ impl Engine {
         let plan = self.plan(&text, &file_name, options, &events).await?;
         let definition = Arc::new(plan.definition.clone());
         let session = Session {
-            locals: BTreeMap::from([("context".to_owned(), request.context.clone())]),
+            locals: BTreeMap::from([(
+                "context".to_owned(),
+                LocalContext::Dir(request.context.clone()),
+            )]),
             secrets: request.secrets.clone(),
             allow_network_host: request.allow_network_host,
             allow_insecure: request.allow_insecure,

@@ -21,7 +21,7 @@ use hearth_solver::Job;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use crate::{Error, Host, Ref, Session};
+use crate::{Error, Host, LocalContext, Ref, Session};
 
 /// A synced context, as one build sees it.
 #[derive(Debug)]
@@ -52,13 +52,13 @@ pub struct SyncStats {
 /// or cache-key computation that finds it unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Seen {
-    size: u64,
-    mtime_ns: i128,
-    ino: u64,
-    mode: u32,
-    link: Option<String>,
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) ino: u64,
+    pub(crate) mode: u32,
+    pub(crate) link: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    sha256: Option<Digest>,
+    pub(crate) sha256: Option<Digest>,
 }
 
 impl Seen {
@@ -109,7 +109,7 @@ impl hearth_fileops::ContentDigests for SyncedDigests<'_> {
     }
 }
 
-const INDEX_PREFIX: &str = "context-index/";
+pub(crate) const INDEX_PREFIX: &str = "context-index/";
 
 /// Syncs the local directory the source names and returns the synced view.
 pub(crate) async fn sync(
@@ -118,12 +118,18 @@ pub(crate) async fn sync(
     source: &LocalSource,
     job: &Job,
 ) -> Result<Ref, Error> {
-    let src = session.locals.get(&source.name).cloned().ok_or_else(|| {
+    let local = session.locals.get(&source.name).cloned().ok_or_else(|| {
         Error::Unsupported(format!(
             "the build has no local directory named {:?}",
             source.name
         ))
     })?;
+    let src = match local {
+        LocalContext::Dir(dir) => dir,
+        LocalContext::Remote(remote) => {
+            return crate::remote::sync(host, &remote, source, job).await;
+        }
+    };
     let src = fs::canonicalize(&src).map_err(|e| Error::io(&src, e))?;
     let id = Digest::of(format!("{}\0{}", src.display(), source.name).as_bytes());
     let dest = host.store.root().join("v1").join("contexts").join(id.hex());
@@ -230,6 +236,71 @@ impl FollowPaths {
     }
 }
 
+/// What the context filter decides for one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Part of the synced context.
+    Include,
+    /// Not part of it, but entries below it may be.
+    Skip,
+    /// Neither it nor anything below it.
+    SkipSubtree,
+}
+
+/// `.dockerignore` and follow paths, applied to entries in walk order (a directory before
+/// its contents): the one definition of what a synced context holds, whether its files
+/// are walked here or listed by a remote client.
+pub(crate) struct ContextFilter {
+    ignore: PatternMatcher,
+    pruner: DirPruner,
+    follow: FollowPaths,
+    infos: BTreeMap<String, MatchInfo>,
+}
+
+impl ContextFilter {
+    pub(crate) fn new(excludes: &[String], follow_paths: &[String]) -> Result<Self, Error> {
+        let ignore = PatternMatcher::new(excludes)
+            .map_err(|e| Error::Unsupported(format!("invalid .dockerignore: {e}")))?;
+        Ok(Self {
+            pruner: DirPruner::new(&ignore),
+            ignore,
+            follow: FollowPaths::new(follow_paths),
+            infos: BTreeMap::new(),
+        })
+    }
+
+    pub(crate) fn decide(&mut self, rel: &str, is_dir: bool) -> Result<Decision, Error> {
+        let parent_info = Path::new(rel)
+            .parent()
+            .and_then(|p| self.infos.get(p.to_string_lossy().as_ref()))
+            .cloned()
+            .unwrap_or_default();
+        let (ignored, info) = self
+            .ignore
+            .matches_using_parent_results(rel, &parent_info)
+            .map_err(|e| Error::Unsupported(format!("invalid .dockerignore: {e}")))?;
+        if is_dir {
+            self.infos.insert(rel.to_owned(), info);
+        }
+        if ignored {
+            let prunable = is_dir && self.pruner.can_skip(rel);
+            return Ok(if prunable {
+                Decision::SkipSubtree
+            } else {
+                Decision::Skip
+            });
+        }
+        if !self.follow.needs(rel, is_dir) {
+            return Ok(if is_dir {
+                Decision::SkipSubtree
+            } else {
+                Decision::Skip
+            });
+        }
+        Ok(Decision::Include)
+    }
+}
+
 fn sync_dir(
     src: &Path,
     dest: &Path,
@@ -237,14 +308,10 @@ fn sync_dir(
     follow_paths: &[String],
     previous: &BTreeMap<String, Seen>,
 ) -> Result<(BTreeMap<String, Seen>, SyncStats), Error> {
-    let ignore = PatternMatcher::new(excludes)
-        .map_err(|e| Error::Unsupported(format!("invalid .dockerignore: {e}")))?;
-    let pruner = DirPruner::new(&ignore);
-    let follow = FollowPaths::new(follow_paths);
+    let mut filter = ContextFilter::new(excludes, follow_paths)?;
     fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
     let mut index = BTreeMap::new();
     let mut stats = SyncStats::default();
-    let mut infos: BTreeMap<String, MatchInfo> = BTreeMap::new();
     let mut dir_times: Vec<(PathBuf, fs::Metadata)> = Vec::new();
     let mut walker = walkdir::WalkDir::new(src)
         .min_depth(1)
@@ -257,29 +324,14 @@ fn sync_dir(
             continue;
         };
         let rel = rel_path.to_string_lossy().into_owned();
-        let parent_info = rel_path
-            .parent()
-            .and_then(|p| infos.get(p.to_string_lossy().as_ref()))
-            .cloned()
-            .unwrap_or_default();
-        let (ignored, info) = ignore
-            .matches_using_parent_results(&rel, &parent_info)
-            .map_err(|e| Error::Unsupported(format!("invalid .dockerignore: {e}")))?;
         let is_dir = entry.file_type().is_dir();
-        if is_dir {
-            infos.insert(rel.clone(), info);
-        }
-        if ignored {
-            if is_dir && pruner.can_skip(&rel) {
+        match filter.decide(&rel, is_dir)? {
+            Decision::Include => {}
+            Decision::Skip => continue,
+            Decision::SkipSubtree => {
                 walker.skip_current_dir();
+                continue;
             }
-            continue;
-        }
-        if !follow.needs(&rel, is_dir) {
-            if is_dir {
-                walker.skip_current_dir();
-            }
-            continue;
         }
         let meta = entry
             .path()
@@ -346,7 +398,7 @@ fn sync_dir(
     Ok((index, stats))
 }
 
-fn set_mtime(path: &Path, meta: &fs::Metadata) {
+pub(crate) fn set_mtime(path: &Path, meta: &fs::Metadata) {
     let mtime = filetime_of(meta);
     if let Ok(f) = fs::File::open(path) {
         let _ = f.set_times(fs::FileTimes::new().set_modified(mtime).set_accessed(mtime));

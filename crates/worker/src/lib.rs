@@ -23,6 +23,7 @@ mod image;
 pub use image::download_blob;
 mod keys;
 mod records;
+mod remote;
 mod secrets;
 pub mod snapshot;
 
@@ -43,6 +44,7 @@ use hearth_store::{LayerId, Store};
 
 pub use context::ContextView;
 pub use error::Error;
+pub use remote::{FetchFuture, FileFetcher, RemoteContext, RemoteEntry};
 
 /// A result: a filesystem.
 #[derive(Debug, Clone)]
@@ -72,11 +74,20 @@ pub enum SecretSource {
     Env(String),
 }
 
+/// Where a build's local directory is.
+#[derive(Debug, Clone)]
+pub enum LocalContext {
+    /// A directory on this machine.
+    Dir(PathBuf),
+    /// A directory on a client of the daemon, listed by the client.
+    Remote(RemoteContext),
+}
+
 /// What one build brings: its local directories, secrets and permissions.
 #[derive(Debug, Clone, Default)]
 pub struct Session {
-    /// Local directories by name (`context`).
-    pub locals: BTreeMap<String, PathBuf>,
+    /// Local directories by name (`context`): on this machine, or on a daemon's client.
+    pub locals: BTreeMap<String, LocalContext>,
     /// Secrets by id.
     pub secrets: BTreeMap<String, SecretSource>,
     /// `--allow network.host`.

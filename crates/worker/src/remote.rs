@@ -1,0 +1,572 @@
+//! Contexts that live on a daemon's client: the client lists its context (path, mode,
+//! size, modification time, symlink target and, for regular files, the sha256 it keeps
+//! in its own stat cache), and the worker brings its synced copy in line with that list,
+//! asking the client only for contents the copy has nowhere. An unchanged context costs
+//! one list and no file bytes; a renamed file costs a local copy.
+//!
+//! Contents arrive by digest and are verified by the fetcher before they are used, so a
+//! client cannot make the copy (or the cache keys derived from the index) lie about a
+//! file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs;
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use hearth_core::Digest;
+use hearth_graph::op::LocalSource;
+use hearth_solver::Job;
+
+use crate::context::{ContextFilter, ContextView, Decision, INDEX_PREFIX, Seen, SyncStats};
+use crate::{Error, Host, Ref};
+
+/// One entry of a client's context listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    /// The path below the context root, `/`-separated, without a leading `./`.
+    pub path: String,
+    /// `st_mode`: file type and permission bits.
+    pub mode: u32,
+    /// Size in bytes (regular files).
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// A symlink's target.
+    pub link: Option<String>,
+    /// A regular file's content digest.
+    pub digest: Option<Digest>,
+}
+
+impl RemoteEntry {
+    fn kind(&self) -> u32 {
+        self.mode & 0o170_000
+    }
+
+    fn is_dir(&self) -> bool {
+        self.kind() == 0o040_000
+    }
+
+    fn is_file(&self) -> bool {
+        self.kind() == 0o100_000
+    }
+
+    fn is_symlink(&self) -> bool {
+        self.kind() == 0o120_000
+    }
+}
+
+/// A future a fetcher returns.
+pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Gets file contents from the client.
+pub trait FileFetcher: Send + Sync {
+    /// Writes the content of each of `digests` to `dir/<hex digest>`, verified against its
+    /// digest; an error says why the client could not deliver.
+    fn fetch<'a>(&'a self, digests: Vec<Digest>, dir: &'a Path) -> FetchFuture<'a>;
+}
+
+/// A context directory on a client.
+#[derive(Clone)]
+pub struct RemoteContext {
+    /// Identifies the client's directory across builds, so its synced copy is reused.
+    pub id: String,
+    /// The client's listing, in path order.
+    pub entries: Arc<Vec<RemoteEntry>>,
+    /// Where missing contents come from.
+    pub fetcher: Arc<dyn FileFetcher>,
+}
+
+impl fmt::Debug for RemoteContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteContext")
+            .field("id", &self.id)
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Syncs the store's copy of `remote` for `source` and returns the view.
+pub(crate) async fn sync(
+    host: &Host,
+    remote: &RemoteContext,
+    source: &LocalSource,
+    job: &Job,
+) -> Result<Ref, Error> {
+    let id = Digest::of(format!("remote\0{}\0{}", remote.id, source.name).as_bytes());
+    let dest = host.store.root().join("v1").join("contexts").join(id.hex());
+    let key = format!("{INDEX_PREFIX}{}", id.hex());
+    let previous: BTreeMap<String, Seen> = host
+        .store
+        .read()?
+        .kv_get(&key)?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let wanted = select(
+        &remote.entries,
+        &source.exclude_patterns,
+        &source.follow_paths,
+    )?;
+    let plan = plan(&wanted, &previous, &dest);
+    let incoming =
+        host.store
+            .tmp_dir()
+            .join(format!("context-{}-{}", id.hex(), std::process::id()));
+    if !plan.fetch.is_empty() {
+        fs::create_dir_all(&incoming).map_err(|e| Error::io(&incoming, e))?;
+        job.progress.status(format!(
+            "transferring {}: {} files from the client",
+            source.name,
+            plan.fetch.len()
+        ));
+        let fetched = remote
+            .fetcher
+            .fetch(plan.fetch.clone(), &incoming)
+            .await
+            .map_err(|e| Error::Unsupported(format!("transferring the context failed: {e}")));
+        if let Err(e) = fetched {
+            let _ = fs::remove_dir_all(&incoming);
+            return Err(e);
+        }
+    }
+    let dest_for_task = dest.clone();
+    let incoming_for_task = incoming.clone();
+    let store = host.store.clone();
+    let (index, stats) = tokio::task::spawn_blocking(move || {
+        let applied = apply(
+            &wanted,
+            &previous,
+            &dest_for_task,
+            &incoming_for_task,
+            &plan,
+        );
+        let _ = fs::remove_dir_all(&incoming_for_task);
+        let (index, stats) = applied?;
+        if index != previous {
+            let bytes = serde_json::to_vec(&index).map_err(|e| Error::Key(e.to_string()))?;
+            let mut txn = store.write()?;
+            txn.kv_put(&key, &bytes)?;
+            txn.commit()?;
+        }
+        Ok::<_, Error>((index, stats))
+    })
+    .await
+    .map_err(|e| Error::Unsupported(format!("context sync task failed: {e}")))??;
+    job.progress.status(format!(
+        "transferring {}: {} files, {} changed ({} bytes from the client)",
+        source.name, stats.entries, stats.copied, stats.bytes
+    ));
+    Ok(Ref::Context(Arc::new(ContextView {
+        dir: dest,
+        stats,
+        index: Arc::new(index),
+    })))
+}
+
+/// The entries the build reads, as the local walk would select them.
+fn select(
+    entries: &[RemoteEntry],
+    excludes: &[String],
+    follow_paths: &[String],
+) -> Result<Vec<RemoteEntry>, Error> {
+    let mut filter = ContextFilter::new(excludes, follow_paths)?;
+    let mut sorted: Vec<&RemoteEntry> = entries.iter().collect();
+    // Walk order: a directory's entries follow it directly, sorted by name.
+    sorted.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
+    let mut skipped: Option<String> = None;
+    let mut symlinks: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for entry in sorted {
+        // Nothing can live below a symlink in a real directory; an entry that claims to
+        // would be written through the link, outside the copy.
+        let below_link = symlinks.iter().any(|l| {
+            entry.path.starts_with(l) && entry.path.as_bytes().get(l.len()) == Some(&b'/')
+        });
+        if !safe_path(&entry.path) || below_link {
+            return Err(Error::Unsupported(format!(
+                "the client listed an invalid context path {:?}",
+                entry.path
+            )));
+        }
+        if entry.is_symlink() {
+            symlinks.push(&entry.path);
+        }
+        if let Some(prefix) = &skipped {
+            if entry.path.starts_with(prefix.as_str()) {
+                continue;
+            }
+            skipped = None;
+        }
+        match filter.decide(&entry.path, entry.is_dir())? {
+            Decision::Include => out.push(entry.clone()),
+            Decision::Skip => {}
+            Decision::SkipSubtree => skipped = Some(format!("{}/", entry.path)),
+        }
+    }
+    Ok(out)
+}
+
+/// A relative path with no `.`/`..`/empty components.
+fn safe_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+fn seen_of(entry: &RemoteEntry) -> Seen {
+    Seen {
+        size: entry.size,
+        mtime_ns: entry.mtime_ns,
+        // The client's inode means nothing here; the digest identifies the content.
+        ino: 0,
+        mode: entry.mode,
+        link: entry.link.clone(),
+        sha256: entry.digest,
+    }
+}
+
+/// What a sync has to do.
+struct Plan {
+    /// Paths whose synced copy is already right.
+    unchanged: Vec<bool>,
+    /// Contents to ask the client for.
+    fetch: Vec<Digest>,
+    /// Contents already in the copy, at a path that stays: digest → that path.
+    local: HashMap<Digest, PathBuf>,
+}
+
+/// Whether the copy's file at `path` is still the one `seen` describes (a sync killed
+/// halfway may have replaced it without recording so).
+fn on_disk(path: &Path, seen: &Seen) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = path.symlink_metadata() else {
+        return false;
+    };
+    if !meta.is_file() {
+        return true;
+    }
+    let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    meta.len() == seen.size && mtime == seen.mtime_ns
+}
+
+fn plan(wanted: &[RemoteEntry], previous: &BTreeMap<String, Seen>, dest: &Path) -> Plan {
+    let mut unchanged = Vec::with_capacity(wanted.len());
+    for entry in wanted {
+        let seen = seen_of(entry);
+        let same =
+            previous.get(&entry.path) == Some(&seen) && on_disk(&dest.join(&entry.path), &seen);
+        unchanged.push(same);
+    }
+    // Any content the copy holds now can be reused, even from a path about to change or
+    // go: `apply` stages such copies before it writes anything.
+    let mut local = HashMap::new();
+    for (path, seen) in previous {
+        if let Some(digest) = seen.sha256
+            && !local.contains_key(&digest)
+            && on_disk(&dest.join(path), seen)
+        {
+            local.insert(digest, dest.join(path));
+        }
+    }
+    let mut fetch = Vec::new();
+    for (entry, same) in wanted.iter().zip(&unchanged) {
+        if *same || !entry.is_file() {
+            continue;
+        }
+        if let Some(digest) = entry.digest
+            && !local.contains_key(&digest)
+            && !fetch.contains(&digest)
+        {
+            fetch.push(digest);
+        }
+    }
+    Plan {
+        unchanged,
+        fetch,
+        local,
+    }
+}
+
+fn apply(
+    wanted: &[RemoteEntry],
+    previous: &BTreeMap<String, Seen>,
+    dest: &Path,
+    incoming: &Path,
+    plan: &Plan,
+) -> Result<(BTreeMap<String, Seen>, SyncStats), Error> {
+    fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+    let mut stats = SyncStats::default();
+    let mut index = BTreeMap::new();
+    // Copies from paths that stay come first, before any write could replace them.
+    let mut staged: HashMap<Digest, PathBuf> = HashMap::new();
+    for (entry, same) in wanted.iter().zip(&plan.unchanged) {
+        if *same || !entry.is_file() {
+            continue;
+        }
+        let Some(digest) = entry.digest else { continue };
+        if staged.contains_key(&digest) {
+            continue;
+        }
+        let arrived = incoming.join(digest.hex());
+        if arrived.is_file() {
+            staged.insert(digest, arrived);
+        } else if let Some(at) = plan.local.get(&digest) {
+            let copy = incoming.join(format!("local-{}", digest.hex()));
+            fs::create_dir_all(incoming).map_err(|e| Error::io(incoming, e))?;
+            fs::copy(at, &copy).map_err(|e| Error::io(at, e))?;
+            staged.insert(digest, copy);
+        }
+    }
+    let mut dirs: Vec<(PathBuf, i128)> = Vec::new();
+    for (entry, same) in wanted.iter().zip(&plan.unchanged) {
+        let target = dest.join(&entry.path);
+        let seen = seen_of(entry);
+        if *same {
+            if entry.is_dir() {
+                dirs.push((target, entry.mtime_ns));
+            }
+            stats.entries += 1;
+            index.insert(entry.path.clone(), seen);
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        if entry.is_dir() {
+            replace_unless_dir(&target)?;
+            fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+            set_mode(&target, entry.mode)?;
+            dirs.push((target, entry.mtime_ns));
+        } else if entry.is_symlink() {
+            let Some(link) = &entry.link else { continue };
+            remove_any(&target)?;
+            std::os::unix::fs::symlink(link, &target).map_err(|e| Error::io(&target, e))?;
+        } else if entry.is_file() {
+            let digest = entry.digest.ok_or_else(|| {
+                Error::Unsupported(format!("the client listed {} without a digest", entry.path))
+            })?;
+            let from = staged.get(&digest).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "the client did not send the content of {}",
+                    entry.path
+                ))
+            })?;
+            let tmp = target.with_file_name(format!(
+                ".hearth-sync-{}",
+                target
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ));
+            let bytes = fs::copy(from, &tmp).map_err(|e| Error::io(&tmp, e))?;
+            set_mode(&tmp, entry.mode)?;
+            set_mtime_ns(&tmp, entry.mtime_ns);
+            remove_any(&target)?;
+            fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
+            if plan.fetch.contains(&digest) {
+                stats.bytes += bytes;
+            }
+        } else {
+            // Sockets, fifos and devices are not part of a build context.
+            continue;
+        }
+        stats.copied += 1;
+        stats.entries += 1;
+        index.insert(entry.path.clone(), seen);
+    }
+    // What the copy holds beyond the listing goes, deepest first.
+    let mut stale: Vec<&String> = previous
+        .keys()
+        .filter(|p| !index.contains_key(*p))
+        .collect();
+    stale.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for path in stale {
+        let target = dest.join(path);
+        if target.symlink_metadata().is_ok() {
+            remove_any(&target)?;
+            stats.removed += 1;
+        }
+    }
+    for (dir, mtime) in dirs.iter().rev() {
+        set_mtime_ns(dir, *mtime);
+    }
+    Ok((index, stats))
+}
+
+fn remove_any(path: &Path) -> Result<(), Error> {
+    match path.symlink_metadata() {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(|e| Error::io(path, e)),
+        Ok(_) => fs::remove_file(path).map_err(|e| Error::io(path, e)),
+        Err(_) => Ok(()),
+    }
+}
+
+fn replace_unless_dir(path: &Path) -> Result<(), Error> {
+    match path.symlink_metadata() {
+        Ok(m) if !m.is_dir() => fs::remove_file(path).map_err(|e| Error::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777))
+        .map_err(|e| Error::io(path, e))
+}
+
+fn set_mtime_ns(path: &Path, mtime_ns: i128) {
+    let secs = u64::try_from(mtime_ns.div_euclid(1_000_000_000)).unwrap_or(0);
+    let nanos = u32::try_from(mtime_ns.rem_euclid(1_000_000_000)).unwrap_or(0);
+    let time = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.set_times(fs::FileTimes::new().set_modified(time).set_accessed(time));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, content: &str, mtime: i128) -> RemoteEntry {
+        RemoteEntry {
+            path: path.into(),
+            mode: 0o100_644,
+            size: content.len() as u64,
+            mtime_ns: mtime,
+            link: None,
+            digest: Some(Digest::of(content.as_bytes())),
+        }
+    }
+
+    fn dir(path: &str) -> RemoteEntry {
+        RemoteEntry {
+            path: path.into(),
+            mode: 0o040_755,
+            size: 0,
+            mtime_ns: 1_000_000_000,
+            link: None,
+            digest: None,
+        }
+    }
+
+    /// Plays the client: the contents it was asked for go into `incoming`.
+    fn deliver(plan: &Plan, contents: &[&str], incoming: &Path) {
+        fs::create_dir_all(incoming).unwrap();
+        for digest in &plan.fetch {
+            let content = contents
+                .iter()
+                .find(|c| Digest::of(c.as_bytes()) == *digest)
+                .unwrap();
+            fs::write(incoming.join(digest.hex()), content).unwrap();
+        }
+    }
+
+    #[test]
+    fn only_missing_contents_are_fetched_and_renames_copy_locally() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("copy");
+        let incoming = root.path().join("incoming");
+        let listing = vec![
+            dir("src"),
+            file("src/a.txt", "alpha", 5),
+            file("src/b.txt", "beta", 5),
+            file("top.txt", "alpha", 7),
+        ];
+        let wanted = select(&listing, &[], &[]).unwrap();
+        let first = plan(&wanted, &BTreeMap::new(), &dest);
+        assert_eq!(first.fetch.len(), 2, "alpha once, beta once");
+        deliver(&first, &["alpha", "beta"], &incoming);
+        let (index, stats) = apply(&wanted, &BTreeMap::new(), &dest, &incoming, &first).unwrap();
+        assert_eq!(stats.bytes, 5 + 4 + 5);
+        assert_eq!(fs::read_to_string(dest.join("top.txt")).unwrap(), "alpha");
+        assert_eq!(
+            index["src/a.txt"].sha256,
+            Some(Digest::of(b"alpha")),
+            "digests recorded for cache keys"
+        );
+
+        // Unchanged: nothing to fetch, nothing copied.
+        let again = plan(&wanted, &index, &dest);
+        assert!(again.fetch.is_empty());
+        let (index2, stats) = apply(&wanted, &index, &dest, &incoming, &again).unwrap();
+        assert_eq!((stats.copied, stats.bytes), (0, 0));
+        assert_eq!(index2, index);
+
+        // b.txt renamed, a new file: only the new content travels.
+        let listing = vec![
+            dir("src"),
+            file("src/a.txt", "alpha", 5),
+            file("src/renamed.txt", "beta", 5),
+            file("new.txt", "gamma", 9),
+            file("top.txt", "alpha", 7),
+        ];
+        let wanted = select(&listing, &[], &[]).unwrap();
+        let third = plan(&wanted, &index2, &dest);
+        assert_eq!(third.fetch, vec![Digest::of(b"gamma")]);
+        let _ = fs::remove_dir_all(&incoming);
+        deliver(&third, &["gamma"], &incoming);
+        let (_, stats) = apply(&wanted, &index2, &dest, &incoming, &third).unwrap();
+        assert_eq!(stats.bytes, 5, "only gamma came from the client");
+        assert_eq!(stats.removed, 1);
+        assert_eq!(
+            fs::read_to_string(dest.join("src/renamed.txt")).unwrap(),
+            "beta"
+        );
+        assert!(!dest.join("src/b.txt").exists());
+    }
+
+    #[test]
+    fn the_listing_is_filtered_like_a_local_walk() {
+        let listing = vec![
+            file("a.log", "x", 1),
+            file("keep.log", "k", 1),
+            dir("logs"),
+            file("logs/x", "y", 1),
+            dir("app"),
+            file("app/main.c", "c", 1),
+            file("docs.md", "d", 1),
+        ];
+        let excludes = vec![
+            "*.log".to_owned(),
+            "logs".to_owned(),
+            "!keep.log".to_owned(),
+        ];
+        let selected: Vec<String> = select(&listing, &excludes, &[])
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(selected, vec!["app", "app/main.c", "docs.md", "keep.log"]);
+        let followed: Vec<String> = select(&listing, &excludes, &["app".to_owned()])
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(followed, vec!["app", "app/main.c"]);
+    }
+
+    #[test]
+    fn paths_that_leave_the_context_are_refused() {
+        for bad in ["../etc/passwd", "/abs", "a/../../b", "a//b", "."] {
+            let err = select(&[file(bad, "x", 1)], &[], &[]).unwrap_err();
+            assert!(
+                err.to_string().contains("invalid context path"),
+                "{bad}: {err}"
+            );
+        }
+        let link = RemoteEntry {
+            path: "etc".into(),
+            mode: 0o120_777,
+            size: 0,
+            mtime_ns: 0,
+            link: Some("/etc".into()),
+            digest: None,
+        };
+        let err = select(&[link, file("etc/passwd", "x", 1)], &[], &[]).unwrap_err();
+        assert!(err.to_string().contains("etc/passwd"), "{err}");
+    }
+}
