@@ -1,0 +1,13 @@
+//! hearthd's gRPC API, `hearth.v1`, generated from `proto/hearth/v1/builder.proto`.
+//!
+//! The API is versioned by package: everything here is `v1`, and a daemon reports the
+//! version it serves in `InfoResponse.api_version`, which clients check before building.
+
+/// The API version this crate speaks.
+pub const API_VERSION: u32 = 1;
+
+/// The generated `hearth.v1` messages, client and server.
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+pub mod v1 {
+    tonic::include_proto!("hearth.v1");
+}
