@@ -12,7 +12,10 @@ use hearth_store::tables::Images;
 use hearth_store::{ImageRecord, LayerId, unix_now};
 use hearth_worker::Host;
 
+use std::sync::Arc;
+
 use crate::EngineError;
+use crate::remote::OutputStreams;
 use crate::sink::Sink;
 
 /// What kind of output.
@@ -107,6 +110,7 @@ pub(crate) async fn write_all(
     exports: &[Export],
     epoch: Option<i64>,
     events: &EventSender,
+    streams: Option<&Arc<dyn OutputStreams>>,
 ) -> Result<Option<Image>, EngineError> {
     let created = hearth_core::time::rfc3339(std::time::SystemTime::now());
     let mut images: Vec<(AssembleOptions, Image)> = Vec::new();
@@ -120,7 +124,11 @@ pub(crate) async fn write_all(
                 message,
             })
         };
-        for export in exports.iter().filter(|e| e.kind.is_image()) {
+        for (index, export) in exports
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.kind.is_image())
+        {
             let oci = export
                 .format
                 .oci_media_types
@@ -181,7 +189,8 @@ pub(crate) async fn write_all(
                 }
                 ExportKind::Local { .. } | ExportKind::Tar { .. } => {}
             }
-            for said in write_image(host, &image, export).await? {
+            let target = streams.map(|s| (Arc::clone(s), index));
+            for said in write_image(host, &image, export, target).await? {
                 status(said);
             }
             if export.push {
@@ -191,9 +200,14 @@ pub(crate) async fn write_all(
         }
         crate::internal_done(events, step);
     }
-    for export in exports.iter().filter(|e| !e.kind.is_image()) {
+    for (index, export) in exports
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.kind.is_image())
+    {
         let step = crate::internal_step(events, "exporting to client directory");
-        write_files(host, layers, &export.kind).await?;
+        let target = streams.map(|s| (Arc::clone(s), index));
+        write_files(host, layers, &export.kind, target).await?;
         crate::internal_done(events, step);
     }
     Ok(last_image)
@@ -208,10 +222,25 @@ fn describe(dest: &Path) -> String {
 }
 
 /// Writes one image output; returns what its destination said (docker's `Loaded image: …`).
+/// A daemon's client stream, and the export's index in the request.
+type StreamTarget = Option<(Arc<dyn OutputStreams>, usize)>;
+
+/// The sink for a tarball output: the client's stream when there is one.
+fn sink_for(
+    target: &StreamTarget,
+    local: impl FnOnce() -> Result<Sink, EngineError>,
+) -> Result<Sink, EngineError> {
+    match target {
+        Some((streams, index)) => Sink::stream(streams, *index),
+        None => local(),
+    }
+}
+
 async fn write_image(
     host: &Host,
     image: &Image,
     export: &Export,
+    target: StreamTarget,
 ) -> Result<Vec<String>, EngineError> {
     let store = host.store().clone();
     let image = image.clone();
@@ -220,10 +249,10 @@ async fn write_image(
         let mut said = Vec::new();
         match &export.kind {
             ExportKind::DockerArchive { .. } | ExportKind::DockerLoad => {
-                let sink = match &export.kind {
-                    ExportKind::DockerArchive { dest } => Sink::open(dest)?,
-                    _ => Sink::docker_load()?,
-                };
+                let sink = sink_for(&target, || match &export.kind {
+                    ExportKind::DockerArchive { dest } => Sink::open(dest),
+                    _ => Sink::docker_load(),
+                })?;
                 let target = sink.describe();
                 said = hearth_exporter::write_docker_archive(
                     &store,
@@ -235,10 +264,22 @@ async fn write_image(
                 .finish_with_report()?;
             }
             ExportKind::OciArchive { dest } => {
-                let sink = Sink::open(dest)?;
+                let sink = sink_for(&target, || Sink::open(dest))?;
                 let target = sink.describe();
                 hearth_exporter::write_oci_archive(&store, &image, sink, &export.names, &target)?
                     .finish()?;
+            }
+            // A client extracts the directory from the layout's tarball.
+            ExportKind::OciDir { .. } if target.is_some() => {
+                let sink = sink_for(&target, || Err(EngineError::Internal("no stream".into())))?;
+                hearth_exporter::write_oci_archive(
+                    &store,
+                    &image,
+                    sink,
+                    &export.names,
+                    "the client",
+                )?
+                .finish()?;
             }
             ExportKind::OciDir { dest } => {
                 hearth_exporter::write_oci_dir(&store, &image, dest, &export.names)?
@@ -317,12 +358,17 @@ async fn write_files(
     host: &Host,
     layers: &[LayerId],
     kind: &ExportKind,
+    target: StreamTarget,
 ) -> Result<(), EngineError> {
+    static VIEWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let store = host.store().clone();
     let dirs: Vec<PathBuf> = layers.iter().map(|l| store.layer_dir(l)).collect();
-    let view = store
-        .tmp_dir()
-        .join(format!("export-{}", std::process::id()));
+    // Unique per export: a daemon runs several builds in one process.
+    let view = store.tmp_dir().join(format!(
+        "export-{}-{}",
+        std::process::id(),
+        VIEWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let kind = kind.clone();
     let snapshotter = host.snapshotter().clone();
     tokio::task::spawn_blocking(move || -> Result<(), EngineError> {
@@ -332,6 +378,16 @@ async fn write_files(
             .readonly(&dirs, &view)
             .map_err(|e| EngineError::Worker(hearth_worker::Error::Mount(e)))?;
         let outcome = match &kind {
+            // A client extracts the tree from a tarball.
+            ExportKind::Local { .. } | ExportKind::Tar { .. } if target.is_some() => {
+                sink_for(&target, || Err(EngineError::Internal("no stream".into()))).and_then(
+                    |sink| {
+                        hearth_exporter::filesystem::write_tar(mounted.path(), sink)
+                            .map_err(EngineError::Export)
+                            .and_then(Sink::finish)
+                    },
+                )
+            }
             ExportKind::Local { dest } => {
                 hearth_exporter::filesystem::copy_to_dir(mounted.path(), dest)
                     .map(|_| ())

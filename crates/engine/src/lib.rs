@@ -9,6 +9,7 @@ mod distribution;
 mod docker_api;
 mod error;
 mod exports;
+mod remote;
 mod resolver;
 mod sink;
 
@@ -28,6 +29,7 @@ pub use distribution::PullReport;
 pub use error::{DockerfileFailure, EngineError, StepFailure};
 pub use exports::{Export, ExportKind, ImageFormat};
 pub use hearth_worker::snapshot::SnapshotterKind as SnapshotterChoice;
+pub use remote::{OutputStream, OutputStreams, RemoteClient};
 
 /// How to open an engine.
 pub struct EngineOptions {
@@ -78,6 +80,9 @@ pub struct BuildRequest {
     pub allow_insecure: bool,
     /// Outputs.
     pub exports: Vec<Export>,
+    /// Set when the client is elsewhere (hearthd): `context` is then only a name, the
+    /// files, `.dockerignore`, secrets and file outputs go through this.
+    pub remote: Option<RemoteClient>,
 }
 
 /// What a successful build produced.
@@ -160,15 +165,19 @@ impl Engine {
             DockerfileSource::Path(p) => p.clone(),
             DockerfileSource::Text { .. } => request.context.join("Dockerfile"),
         };
-        let ignore =
-            hearth_dockerignore::fs::read_ignore_for_build(&request.context, &dockerfile_path)
-                .map_err(|e| {
-                    EngineError::Input(format!(
-                        "reading .dockerignore in {}: {e}",
-                        request.context.display()
-                    ))
-                })?;
-        options.dockerignore = ignore.patterns;
+        options.dockerignore = match &request.remote {
+            Some(remote) => remote.dockerignore.clone(),
+            None => {
+                hearth_dockerignore::fs::read_ignore_for_build(&request.context, &dockerfile_path)
+                    .map_err(|e| {
+                        EngineError::Input(format!(
+                            "reading .dockerignore in {}: {e}",
+                            request.context.display()
+                        ))
+                    })?
+                    .patterns
+            }
+        };
         internal_done(&events, definition_step);
 
         let plan = self.plan(&text, &file_name, options, &events).await?;
@@ -176,9 +185,16 @@ impl Engine {
         let session = Session {
             locals: BTreeMap::from([(
                 "context".to_owned(),
-                LocalContext::Dir(request.context.clone()),
+                match &request.remote {
+                    Some(remote) => LocalContext::Remote(remote.context.clone()),
+                    None => LocalContext::Dir(request.context.clone()),
+                },
             )]),
             secrets: request.secrets.clone(),
+            remote_secrets: request
+                .remote
+                .as_ref()
+                .map(|r| hearth_worker::RemoteSecrets(Arc::clone(&r.secrets))),
             allow_network_host: request.allow_network_host,
             allow_insecure: request.allow_insecure,
         };
@@ -205,9 +221,16 @@ impl Engine {
             }
         };
         let epoch = source_date_epoch(&request.options)?;
-        let image =
-            exports::write_all(&self.host, &layers, &plan, &request.exports, epoch, &events)
-                .await?;
+        let image = exports::write_all(
+            &self.host,
+            &layers,
+            &plan,
+            &request.exports,
+            epoch,
+            &events,
+            request.remote.as_ref().map(|r| &r.outputs),
+        )
+        .await?;
         Ok(BuildOutcome {
             image,
             warnings: plan.warnings.clone(),

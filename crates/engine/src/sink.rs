@@ -5,8 +5,11 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use crate::EngineError;
 use crate::docker_api::{DockerHost, Loader};
+use crate::remote::{OutputStream, OutputStreams};
 
 /// A tarball destination; call [`Sink::finish`] to complete it. Dropped unfinished, a file
 /// sink removes its partial file, so a failed or killed build never leaves a truncated
@@ -20,6 +23,8 @@ pub(crate) enum Sink {
     Stdout(BufWriter<io::Stdout>),
     /// Aborts its upload when dropped unfinished.
     DockerLoad(Box<Loader>),
+    /// To a daemon's client, which completes the output on its side.
+    Stream(Option<Box<dyn OutputStream>>),
 }
 
 impl Sink {
@@ -58,6 +63,17 @@ impl Sink {
         Ok(Self::DockerLoad(Box::new(loader)))
     }
 
+    /// Export `index`'s stream to the client.
+    pub(crate) fn stream(
+        streams: &Arc<dyn OutputStreams>,
+        index: usize,
+    ) -> Result<Self, EngineError> {
+        let stream = streams.open(index).map_err(|e| {
+            EngineError::Input(format!("sending output {index} to the client: {e}"))
+        })?;
+        Ok(Self::Stream(Some(stream)))
+    }
+
     /// What the destination is called in messages.
     pub(crate) fn describe(&self) -> String {
         match self {
@@ -65,6 +81,7 @@ impl Sink {
             Self::Stdout(_) => "standard output".to_owned(),
             // Its errors name the daemon's address already.
             Self::DockerLoad(_) => "the Docker daemon".to_owned(),
+            Self::Stream(_) => "the client".to_owned(),
         }
     }
 
@@ -96,6 +113,13 @@ impl Sink {
             }
             Self::Stdout(out) => out.flush().map_err(failed).map(|()| Vec::new()),
             Self::DockerLoad(loader) => Ok(loader.finish()?),
+            Self::Stream(stream) => {
+                let stream = stream
+                    .take()
+                    .ok_or_else(|| EngineError::Internal("output finished twice".into()))?;
+                stream.finish().map_err(failed)?;
+                Ok(Vec::new())
+            }
         }
     }
 }
@@ -126,6 +150,7 @@ impl Write for Sink {
             } => w.write(buf),
             Self::DockerLoad(loader) => loader.write(buf),
             Self::Stdout(w) => w.write(buf),
+            Self::Stream(Some(stream)) => stream.write(buf),
             _ => Err(io::Error::other("output already finished")),
         }
     }
@@ -137,6 +162,7 @@ impl Write for Sink {
             } => w.flush(),
             Self::DockerLoad(loader) => loader.flush(),
             Self::Stdout(w) => w.flush(),
+            Self::Stream(Some(stream)) => stream.flush(),
             _ => Ok(()),
         }
     }
@@ -152,7 +178,8 @@ impl Drop for Sink {
                     let _ = fs::remove_file(partial);
                 }
             }
-            Self::DockerLoad(_) | Self::Stdout(_) => {}
+            // An unfinished stream is dropped without its end: the client discards it.
+            Self::DockerLoad(_) | Self::Stdout(_) | Self::Stream(_) => {}
         }
     }
 }

@@ -216,7 +216,7 @@ async fn run_mounted(
                 size: *size,
             }),
             MountKind::Secret(secret) => {
-                let Some(value) = crate::secrets::value(session, &secret.id)? else {
+                let Some(value) = crate::secrets::value(session, &secret.id).await? else {
                     if secret.optional {
                         continue;
                     }
@@ -251,7 +251,7 @@ async fn run_mounted(
         }
     }
     for secret in &op.secret_env {
-        match crate::secrets::value(session, &secret.id)? {
+        match crate::secrets::value(session, &secret.id).await? {
             Some(value) => env.push(format!(
                 "{}={}",
                 secret.name,

@@ -83,6 +83,27 @@ pub enum LocalContext {
     Remote(RemoteContext),
 }
 
+/// A future a [`SecretProvider`] returns.
+pub type SecretFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Option<Vec<u8>>, String>> + Send + 'a>,
+>;
+
+/// Secrets held elsewhere (by a daemon's client), fetched when a step needs one.
+pub trait SecretProvider: Send + Sync {
+    /// The value of secret `id`, `None` if the client has no such secret.
+    fn secret<'a>(&'a self, id: &'a str) -> SecretFuture<'a>;
+}
+
+/// A [`SecretProvider`] in a session.
+#[derive(Clone)]
+pub struct RemoteSecrets(pub std::sync::Arc<dyn SecretProvider>);
+
+impl std::fmt::Debug for RemoteSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RemoteSecrets")
+    }
+}
+
 /// What one build brings: its local directories, secrets and permissions.
 #[derive(Debug, Clone, Default)]
 pub struct Session {
@@ -90,6 +111,8 @@ pub struct Session {
     pub locals: BTreeMap<String, LocalContext>,
     /// Secrets by id.
     pub secrets: BTreeMap<String, SecretSource>,
+    /// Asked for secrets not in `secrets`: a daemon's client, which holds them.
+    pub remote_secrets: Option<RemoteSecrets>,
     /// `--allow network.host`.
     pub allow_network_host: bool,
     /// `--allow security.insecure`.

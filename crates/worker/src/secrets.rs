@@ -9,10 +9,21 @@ use rustix::mount::{MountFlags, UnmountFlags};
 
 use crate::{Error, SecretSource, Session};
 
-/// The value of secret `id` from the session, `None` when not provided.
-pub(crate) fn value(session: &Session, id: &str) -> Result<Option<Vec<u8>>, Error> {
+/// The value of secret `id` from the session, `None` when not provided. A daemon's
+/// client is asked at this moment, so the value never waits on the daemon's disk.
+pub(crate) async fn value(session: &Session, id: &str) -> Result<Option<Vec<u8>>, Error> {
     match session.secrets.get(id) {
-        None => Ok(None),
+        None => match &session.remote_secrets {
+            Some(remote) => remote
+                .0
+                .secret(id)
+                .await
+                .map_err(|message| Error::SecretUnreadable {
+                    id: id.to_owned(),
+                    message,
+                }),
+            None => Ok(None),
+        },
         Some(SecretSource::File(path)) => {
             fs::read(path)
                 .map(Some)

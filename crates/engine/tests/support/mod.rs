@@ -154,6 +154,7 @@ pub(crate) fn request(context: &Path, exports: Vec<Export>) -> BuildRequest {
         allow_network_host: false,
         allow_insecure: false,
         exports,
+        remote: None,
     }
 }
 

@@ -180,6 +180,7 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
             allow_network_host,
             allow_insecure,
             exports,
+            remote: None,
         },
         mode,
     })

@@ -1,0 +1,44 @@
+//! A build whose client is elsewhere (hearthd's): its context is a listing the worker
+//! syncs from, its secrets are asked for when a step needs them, and its file outputs
+//! are streamed back for the client to write, extract or load.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use hearth_worker::{RemoteContext, SecretProvider};
+
+/// One output's bytes on their way to the client.
+pub trait OutputStream: Write + Send {
+    /// Ends the output; the client then completes it (renames its file into place,
+    /// finishes extracting, or loads the image into its Docker daemon).
+    fn finish(self: Box<Self>) -> io::Result<()>;
+}
+
+/// Opens the stream for export number `index` of the request.
+pub trait OutputStreams: Send + Sync {
+    /// A stream for export `index`.
+    fn open(&self, index: usize) -> io::Result<Box<dyn OutputStream>>;
+}
+
+/// What a remote client provides for one build.
+#[derive(Clone)]
+pub struct RemoteClient {
+    /// The context listing and where its contents come from.
+    pub context: RemoteContext,
+    /// The `.dockerignore` patterns, read by the client.
+    pub dockerignore: Vec<String>,
+    /// Where file outputs go.
+    pub outputs: Arc<dyn OutputStreams>,
+    /// Where secrets come from.
+    pub secrets: Arc<dyn SecretProvider>,
+}
+
+impl fmt::Debug for RemoteClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteClient")
+            .field("context", &self.context)
+            .field("dockerignore", &self.dockerignore)
+            .finish_non_exhaustive()
+    }
+}
