@@ -3,6 +3,10 @@
 //! The API is versioned by package: everything here is `v1`, and a daemon reports the
 //! version it serves in `InfoResponse.api_version`, which clients check before building.
 
+mod convert;
+
+pub use convert::{SpecError, request_from_spec, spec_from_request};
+
 /// The API version this crate speaks.
 pub const API_VERSION: u32 = 1;
 

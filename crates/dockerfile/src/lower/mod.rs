@@ -48,7 +48,7 @@ pub enum NoCache {
 }
 
 /// Inputs of a conversion besides the Dockerfile itself.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildOptions {
     /// `--target`; the last stage when `None`.
     pub target: Option<String>,
