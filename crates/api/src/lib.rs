@@ -4,8 +4,10 @@
 //! version it serves in `InfoResponse.api_version`, which clients check before building.
 
 mod convert;
+mod events;
 
 pub use convert::{SpecError, request_from_spec, spec_from_request};
+pub use events::{event_from_wire, event_to_wire};
 
 /// The API version this crate speaks.
 pub const API_VERSION: u32 = 1;
