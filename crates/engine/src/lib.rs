@@ -11,6 +11,7 @@ mod error;
 mod exports;
 mod remote;
 mod resolver;
+mod settings;
 mod sink;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ pub use error::{DockerfileFailure, EngineError, StepFailure};
 pub use exports::{Export, ExportKind, ImageFormat};
 pub use hearth_worker::snapshot::SnapshotterKind as SnapshotterChoice;
 pub use remote::{OutputStream, OutputStreams, RemoteClient};
+pub use settings::{DEFAULT_ROOT, options_from_config, registry_config};
 
 /// How to open an engine.
 pub struct EngineOptions {

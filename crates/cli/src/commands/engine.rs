@@ -1,15 +1,13 @@
 //! Opening the embedded engine from the global flags and the configuration file.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use hearth_auth::DockerConfigCredentials;
-use hearth_config::Snapshotter;
-use hearth_engine::{Engine, EngineOptions, SnapshotterChoice};
-use hearth_registry::{HostConfig, RegistryConfig};
+use hearth_engine::{Engine, EngineOptions};
+use hearth_registry::RegistryConfig;
 
 /// Flags every engine-using subcommand shares.
 #[derive(Debug, Clone, clap::Args)]
@@ -50,22 +48,7 @@ pub(crate) fn load_config(global: &GlobalArgs) -> anyhow::Result<hearth_config::
 
 /// The `[registry."host"]` sections, with their TLS directories read.
 pub(crate) fn registry_config(config: &hearth_config::Config) -> anyhow::Result<RegistryConfig> {
-    let mut hosts = BTreeMap::new();
-    for (name, mut host) in config.registry_hosts() {
-        host.read_tls_config_dirs()
-            .with_context(|| format!("reading the TLS directories of [registry.\"{name}\"]"))?;
-        hosts.insert(
-            name,
-            HostConfig {
-                mirrors: host.mirrors,
-                http: host.http,
-                insecure: host.insecure,
-                ca: host.ca,
-                keypair: host.keypair,
-            },
-        );
-    }
-    Ok(RegistryConfig { hosts })
+    Ok(hearth_engine::registry_config(config)?)
 }
 
 /// Registry credentials as docker keeps them (`$DOCKER_CONFIG/config.json`, else
@@ -86,35 +69,15 @@ pub(crate) fn report_credential_warnings(credentials: &DockerConfigCredentials) 
 /// The engine settings from the global flags and the configuration file.
 pub(crate) fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
     let config = load_config(global)?;
-    let root = global
-        .root
-        .clone()
-        .or(config.root.clone())
-        .unwrap_or_else(|| PathBuf::from("/var/lib/hearth"));
-    let worker = &config.worker.oci;
-    let registry = registry_config(&config)?;
     let credentials = credentials();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let options = EngineOptions {
-        root,
-        runtime: PathBuf::from(worker.binary.clone().unwrap_or_else(|| "runc".to_owned())),
-        registry,
-        credentials: credentials.clone(),
-        max_parallelism: worker.max_parallelism.map(|n| n as usize).unwrap_or(cores),
-        snapshotter: match worker.snapshotter {
-            Snapshotter::Auto => SnapshotterChoice::Auto,
-            Snapshotter::Overlayfs => SnapshotterChoice::Overlayfs,
-            Snapshotter::Native => SnapshotterChoice::Native,
-        },
-        on_wait: Some(Box::new(|holder: &str| {
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "waiting for the state directory: {holder}"
-            );
-        })),
-    };
+    let mut options =
+        hearth_engine::options_from_config(&config, global.root.clone(), credentials.clone())?;
+    options.on_wait = Some(Box::new(|holder: &str| {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "waiting for the state directory: {holder}"
+        );
+    }));
     Ok(Settings {
         options,
         credentials,
