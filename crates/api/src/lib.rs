@@ -3,9 +3,11 @@
 //! The API is versioned by package: everything here is `v1`, and a daemon reports the
 //! version it serves in `InfoResponse.api_version`, which clients check before building.
 
+mod client;
 mod convert;
 mod events;
 
+pub use client::{ClientTls, ConnectError, connect};
 pub use convert::{SpecError, request_from_spec, spec_from_request};
 pub use events::{event_from_wire, event_to_wire};
 

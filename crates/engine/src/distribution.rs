@@ -59,9 +59,10 @@ impl Engine {
         store.put_blob(&resolved.config_bytes)?;
         let layers = &resolved.manifest.layers;
         let repository = resolved.repository.as_str();
-        let fetched: Vec<bool> = stream::iter(layers.iter())
-            .map(|descriptor| async move {
-                let downloaded = hearth_worker::download_blob(host, repository, descriptor).await?;
+        let fetched: Vec<bool> = stream::iter(layers.iter().cloned())
+            .map(|descriptor: Descriptor| async move {
+                let downloaded =
+                    hearth_worker::download_blob(host, repository, &descriptor).await?;
                 status(format!(
                     "{}: {}",
                     descriptor.digest,

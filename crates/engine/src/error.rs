@@ -46,6 +46,19 @@ pub struct DockerfileFailure {
     pub file_name: String,
 }
 
+impl DockerfileFailure {
+    /// The diagnostics with their lines, and a count: what a user is shown.
+    pub fn render(&self) -> String {
+        let count = self.diagnostics.errors().count();
+        format!(
+            "{}\n\n{count} error{} in {}",
+            self.diagnostics.render(&self.file_name, &self.text),
+            if count == 1 { "" } else { "s" },
+            self.file_name
+        )
+    }
+}
+
 /// A step that failed.
 #[derive(Debug)]
 pub struct StepFailure {

@@ -5,6 +5,7 @@
 //! with the worker, and writes the requested outputs with the exporter. The CLI drives it
 //! directly (embedded mode); the daemon will drive the same type.
 
+mod client_output;
 mod distribution;
 mod docker_api;
 mod error;
@@ -26,6 +27,7 @@ use hearth_store::{OnWait, Store, StoreOptions};
 use hearth_worker::{BuildWorker, Host, HostOptions, LocalContext, Ref, SecretSource, Session};
 use tokio_util::sync::CancellationToken;
 
+pub use client_output::ClientOutput;
 pub use distribution::PullReport;
 pub use error::{DockerfileFailure, EngineError, StepFailure};
 pub use exports::{Export, ExportKind, ImageFormat};

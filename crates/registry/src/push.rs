@@ -279,18 +279,20 @@ impl Client {
         progress: &(dyn Fn(PushEvent) + Send + Sync),
     ) -> Result<Vec<(Digest, BlobOutcome)>, RegistryError> {
         // The same blob twice in one manifest (two identical layers) is pushed once.
-        let mut unique: Vec<&PushBlob> = Vec::new();
+        let mut unique: Vec<PushBlob> = Vec::new();
         for blob in &image.blobs {
             if !unique
                 .iter()
                 .any(|b| b.descriptor.digest == blob.descriptor.digest)
             {
-                unique.push(blob);
+                unique.push(blob.clone());
             }
         }
+        // Owned items: a closure over borrowed ones makes the future too general to be
+        // `Send` for callers that spawn it.
         let mut results = stream::iter(unique)
-            .map(|blob| async move {
-                let outcome = self.push_blob(repo, endpoint, blob, options).await?;
+            .map(|blob: PushBlob| async move {
+                let outcome = self.push_blob(repo, endpoint, &blob, options).await?;
                 self.remember(blob.descriptor.digest, &repo.name());
                 progress(PushEvent::Blob {
                     repository: repo.name(),

@@ -238,7 +238,7 @@ impl FollowPaths {
 
 /// What the context filter decides for one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Decision {
+pub enum Decision {
     /// Part of the synced context.
     Include,
     /// Not part of it, but entries below it may be.
@@ -250,7 +250,7 @@ pub(crate) enum Decision {
 /// `.dockerignore` and follow paths, applied to entries in walk order (a directory before
 /// its contents): the one definition of what a synced context holds, whether its files
 /// are walked here or listed by a remote client.
-pub(crate) struct ContextFilter {
+pub struct ContextFilter {
     ignore: PatternMatcher,
     pruner: DirPruner,
     follow: FollowPaths,
@@ -258,7 +258,8 @@ pub(crate) struct ContextFilter {
 }
 
 impl ContextFilter {
-    pub(crate) fn new(excludes: &[String], follow_paths: &[String]) -> Result<Self, Error> {
+    /// A filter for `.dockerignore` patterns and follow paths (empty: everything).
+    pub fn new(excludes: &[String], follow_paths: &[String]) -> Result<Self, Error> {
         let ignore = PatternMatcher::new(excludes)
             .map_err(|e| Error::Unsupported(format!("invalid .dockerignore: {e}")))?;
         Ok(Self {
@@ -269,7 +270,8 @@ impl ContextFilter {
         })
     }
 
-    pub(crate) fn decide(&mut self, rel: &str, is_dir: bool) -> Result<Decision, Error> {
+    /// The decision for `rel`, given in walk order (a directory before its entries).
+    pub fn decide(&mut self, rel: &str, is_dir: bool) -> Result<Decision, Error> {
         let parent_info = Path::new(rel)
             .parent()
             .and_then(|p| self.infos.get(p.to_string_lossy().as_ref()))

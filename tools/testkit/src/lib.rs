@@ -11,11 +11,13 @@
 
 mod busybox;
 mod dockerd;
+mod hearthd;
 mod process;
 mod registry;
 
 pub use busybox::{BUSYBOX_REPOSITORY, write_busybox_layout};
 pub use dockerd::Dockerd;
+pub use hearthd::{Hearthd, workspace_bin};
 pub use process::{Missing, require};
 pub use registry::Registry;
 

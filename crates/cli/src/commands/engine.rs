@@ -18,6 +18,34 @@ pub(crate) struct GlobalArgs {
     /// State directory (default: `root` from the configuration, else /var/lib/hearth).
     #[arg(long, global = true, value_name = "DIR", env = "HEARTH_ROOT")]
     pub(crate) root: Option<PathBuf>,
+    /// hearthd to build with (`unix:///path.sock`, `tcp://host:port`); without it, the
+    /// default socket if a daemon answers there, else the engine runs in-process.
+    #[arg(long, global = true, value_name = "ADDRESS", env = "HEARTH_HOST")]
+    pub(crate) addr: Option<String>,
+    /// CA that signed hearthd's certificate (tcp:// addresses).
+    #[arg(long, global = true, value_name = "FILE", env = "HEARTH_TLS_CA")]
+    pub(crate) tlscacert: Option<PathBuf>,
+    /// Client certificate for tcp:// addresses.
+    #[arg(long, global = true, value_name = "FILE", env = "HEARTH_TLS_CERT")]
+    pub(crate) tlscert: Option<PathBuf>,
+    /// Client key for tcp:// addresses.
+    #[arg(long, global = true, value_name = "FILE", env = "HEARTH_TLS_KEY")]
+    pub(crate) tlskey: Option<PathBuf>,
+}
+
+/// Where hearthd listens unless told otherwise.
+pub(crate) const DEFAULT_SOCKET: &str = "/run/hearth/hearthd.sock";
+
+impl GlobalArgs {
+    /// The TLS files for a tcp:// daemon, when all three are given.
+    pub(crate) fn client_tls(&self) -> Option<hearth_api::ClientTls> {
+        Some(hearth_api::ClientTls {
+            ca: self.tlscacert.clone()?,
+            cert: self.tlscert.clone()?,
+            key: self.tlskey.clone()?,
+            server_name: None,
+        })
+    }
 }
 
 /// The settings an embedded engine runs with, after the configuration file.

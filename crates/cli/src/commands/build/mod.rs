@@ -1,6 +1,8 @@
 //! `hearth build`: builds a Dockerfile with the engine running in this process.
 
+mod listing;
 mod output;
+mod remote;
 mod report;
 mod secret;
 
@@ -83,9 +85,9 @@ pub(crate) struct Args {
     context: PathBuf,
 }
 
-struct Prepared {
-    request: BuildRequest,
-    mode: Option<Mode>,
+pub(super) struct Prepared {
+    pub(super) request: BuildRequest,
+    pub(super) mode: Option<Mode>,
 }
 
 fn prepare(args: &Args) -> anyhow::Result<Prepared> {
@@ -265,7 +267,7 @@ pub(crate) fn normalize_name(name: &str) -> anyhow::Result<String> {
 
 /// Counts what the closing line reports while passing events to the display.
 #[derive(Default)]
-struct Tally {
+pub(super) struct Tally {
     seen: HashSet<hearth_core::Digest>,
     cached: HashSet<hearth_core::Digest>,
 }
@@ -287,30 +289,28 @@ impl Tally {
 
 pub(crate) fn run(global: &GlobalArgs, args: &Args) -> anyhow::Result<ExitCode> {
     let prepared = prepare(args)?;
-    let settings = engine::settings(global)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(build(settings, prepared, args))
+    runtime.block_on(async move {
+        match remote::daemon(global).await? {
+            Some(client) => remote::build(client, prepared, args).await,
+            None => build(engine::settings(global)?, prepared, args).await,
+        }
+    })
 }
 
-async fn build(
-    settings: engine::Settings,
-    prepared: Prepared,
-    args: &Args,
-) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let credentials = std::sync::Arc::clone(&settings.credentials);
-    let engine = engine::open(settings).await?;
-    // The solver cancels its token itself when a step fails; a signal cancels the parent.
-    let interrupted = CancellationToken::new();
-    let cancel = interrupted.child_token();
-    let signals = tokio::spawn(cancel_on_signal(interrupted.clone()));
-
+/// The progress display: a task rendering events as they come, which returns the
+/// renderer (for the failure report) and the tally (for the closing line).
+pub(super) fn display(
+    mode: Option<Mode>,
+) -> (
+    tokio::sync::mpsc::UnboundedSender<Event>,
+    tokio::task::JoinHandle<(Renderer, Tally)>,
+) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mode = prepared.mode.map(Mode::resolve_for_stderr);
-    let display = tokio::spawn(async move {
+    let handle = tokio::spawn(async move {
         // Quiet builds still keep the failing step's output for the error report.
         let mut renderer = match mode {
             Some(m) => Renderer::new(m, Box::new(std::io::stderr())),
@@ -333,60 +333,122 @@ async fn build(
         }
         (renderer, tally)
     });
+    (tx, handle)
+}
 
-    let names: Vec<String> = prepared
-        .request
+/// The image a build made, as `--iidfile`, `-q` and `--metadata-file` report it.
+pub(super) struct ImageSummary {
+    pub(super) manifest_digest: String,
+    pub(super) config_digest: String,
+    pub(super) media_type: String,
+    pub(super) manifest_size: u64,
+}
+
+/// Ends the progress display with the closing line.
+pub(super) async fn close_display(
+    display: tokio::task::JoinHandle<(Renderer, Tally)>,
+    started: Instant,
+    failed: bool,
+) -> anyhow::Result<Renderer> {
+    let (mut renderer, tally) = display.await.context("the progress display stopped")?;
+    let summary = Summary {
+        duration: started.elapsed(),
+        steps: tally.seen.len(),
+        cached: tally.cached.len(),
+        failed,
+    };
+    let _ = renderer.finish(&summary);
+    Ok(renderer)
+}
+
+/// What a successful build reports: warnings, the image id, metadata.
+pub(super) fn report_success(
+    args: &Args,
+    warnings: &[String],
+    image: Option<&ImageSummary>,
+    names: &[String],
+) -> anyhow::Result<ExitCode> {
+    let mut stderr = std::io::stderr().lock();
+    if !args.quiet {
+        for warning in warnings {
+            let _ = writeln!(stderr, "{warning}");
+        }
+    }
+    if let Some(image) = image {
+        if let Some(path) = &args.iidfile {
+            std::fs::write(path, &image.config_digest)
+                .with_context(|| format!("writing --iidfile {}", path.display()))?;
+        }
+        if args.quiet {
+            let _ = writeln!(std::io::stdout().lock(), "{}", image.config_digest);
+        }
+    }
+    if let Some(path) = &args.metadata_file {
+        write_metadata(path, image, names)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The names every output gives the image, once each, sorted.
+pub(super) fn image_names(request: &BuildRequest) -> Vec<String> {
+    request
         .exports
         .iter()
         .flat_map(|e| e.names.clone())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
-        .collect();
+        .collect()
+}
+
+async fn build(
+    settings: engine::Settings,
+    prepared: Prepared,
+    args: &Args,
+) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let credentials = std::sync::Arc::clone(&settings.credentials);
+    let engine = engine::open(settings).await?;
+    // The solver cancels its token itself when a step fails; a signal cancels the parent.
+    let interrupted = CancellationToken::new();
+    let cancel = interrupted.child_token();
+    let signals = tokio::spawn(cancel_on_signal(interrupted.clone()));
+
+    let mode = prepared.mode.map(Mode::resolve_for_stderr);
+    let (tx, display) = display(mode);
+    let names = image_names(&prepared.request);
     let outcome = engine
         .build(prepared.request, EventSender::new(tx), cancel.clone())
         .await;
     signals.abort();
-    let (renderer, tally) = display.await.context("the progress display stopped")?;
-    let summary = Summary {
-        duration: started.elapsed(),
-        steps: tally.seen.len(),
-        cached: tally.cached.len(),
-        failed: outcome.is_err(),
-    };
-    let mut renderer = renderer;
-    let _ = renderer.finish(&summary);
+    let renderer = close_display(display, started, outcome.is_err()).await?;
     engine::report_credential_warnings(&credentials);
 
     match outcome {
         Ok(outcome) => {
-            let mut stderr = std::io::stderr().lock();
             let (name, text) = &outcome.dockerfile;
-            if !args.quiet {
-                for warning in &outcome.warnings {
-                    let _ = writeln!(stderr, "{}", warning.render(name, text));
-                }
-            }
-            if let Some(image) = &outcome.image {
-                let id = image.config_digest.to_string();
-                if let Some(path) = &args.iidfile {
-                    std::fs::write(path, &id)
-                        .with_context(|| format!("writing --iidfile {}", path.display()))?;
-                }
-                if args.quiet {
-                    let _ = writeln!(std::io::stdout().lock(), "{id}");
-                }
-            }
-            if let Some(path) = &args.metadata_file {
-                write_metadata(path, &outcome, &names)?;
-            }
-            Ok(ExitCode::SUCCESS)
+            let warnings: Vec<String> = outcome
+                .warnings
+                .iter()
+                .map(|w| w.render(name, text))
+                .collect();
+            let image = outcome.image.as_ref().map(|image| ImageSummary {
+                manifest_digest: image.manifest_digest.to_string(),
+                config_digest: image.config_digest.to_string(),
+                media_type: image.media_type.clone(),
+                manifest_size: image.manifest.len() as u64,
+            });
+            report_success(args, &warnings, image.as_ref(), &names)
         }
         Err(err) => {
             if interrupted.is_cancelled() {
                 let _ = writeln!(std::io::stderr().lock(), "error: build canceled");
                 return Ok(ExitCode::from(130));
             }
-            report::print_failure(&err, &renderer, report::display_shows_logs(mode));
+            report::print_failure(
+                &report::Failure::of_engine(&err),
+                &renderer,
+                report::display_shows_logs(mode),
+            );
             Ok(ExitCode::from(1))
         }
     }
@@ -395,23 +457,23 @@ async fn build(
 /// buildx's `--metadata-file` keys for an image build.
 fn write_metadata(
     path: &std::path::Path,
-    outcome: &hearth_engine::BuildOutcome,
+    image: Option<&ImageSummary>,
     names: &[String],
 ) -> anyhow::Result<()> {
     let mut doc = serde_json::Map::new();
-    if let Some(image) = &outcome.image {
+    if let Some(image) = image {
         doc.insert(
             "containerimage.digest".into(),
-            image.manifest_digest.to_string().into(),
+            image.manifest_digest.clone().into(),
         );
         doc.insert(
             "containerimage.config.digest".into(),
-            image.config_digest.to_string().into(),
+            image.config_digest.clone().into(),
         );
         let descriptor = serde_json::json!({
             "mediaType": image.media_type,
-            "digest": image.manifest_digest.to_string(),
-            "size": image.manifest.len(),
+            "digest": image.manifest_digest,
+            "size": image.manifest_size,
         });
         doc.insert("containerimage.descriptor".into(), descriptor);
     }
@@ -423,7 +485,7 @@ fn write_metadata(
         .with_context(|| format!("writing --metadata-file {}", path.display()))
 }
 
-async fn cancel_on_signal(cancel: CancellationToken) {
+pub(super) async fn cancel_on_signal(cancel: CancellationToken) {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return,

@@ -11,30 +11,85 @@ use hearth_progress::{Mode, Renderer};
 /// Lines of the Dockerfile shown around a failing step.
 const CONTEXT_LINES: usize = 2;
 
-pub(crate) fn print_failure(err: &EngineError, renderer: &Renderer, shown_logs: bool) {
-    let mut out = String::new();
-    match err {
-        EngineError::Dockerfile(failure) => {
-            let (diagnostics, text, file_name) =
-                (&failure.diagnostics, &failure.text, &failure.file_name);
-            let _ = writeln!(out, "{}", diagnostics.render(file_name, text));
-            let count = diagnostics.errors().count();
-            let _ = writeln!(
-                out,
-                "\n{count} error{} in {file_name}",
-                if count == 1 { "" } else { "s" }
-            );
+/// A failed build, from the embedded engine or from a daemon.
+pub(crate) enum Failure {
+    /// The Dockerfile is wrong: its diagnostics, rendered.
+    Dockerfile(String),
+    /// A step failed.
+    Step {
+        name: String,
+        message: String,
+        vertex: Option<hearth_core::Digest>,
+        location: Option<SourceRange>,
+        text: String,
+        file_name: String,
+    },
+    /// Anything else.
+    Other(String),
+}
+
+impl Failure {
+    pub(crate) fn of_engine(err: &EngineError) -> Self {
+        match err {
+            EngineError::Dockerfile(failure) => Self::Dockerfile(failure.render()),
+            EngineError::Step(failure) => {
+                let StepFailure {
+                    name,
+                    message,
+                    vertex,
+                    location,
+                    text,
+                    file_name,
+                } = failure.as_ref();
+                Self::Step {
+                    name: name.clone(),
+                    message: message.clone(),
+                    vertex: Some(*vertex),
+                    location: *location,
+                    text: text.clone(),
+                    file_name: file_name.clone(),
+                }
+            }
+            other => Self::Other(other.to_string()),
         }
-        EngineError::Step(failure) => {
-            let StepFailure {
-                name,
-                message,
-                vertex,
-                location,
-                text,
-                file_name,
-            } = failure.as_ref();
-            if !shown_logs {
+    }
+
+    pub(crate) fn of_wire(failure: &hearth_api::v1::BuildFailure) -> Self {
+        if !failure.diagnostics.is_empty() {
+            return Self::Dockerfile(failure.diagnostics.clone());
+        }
+        if failure.step.is_empty() {
+            return Self::Other(failure.message.clone());
+        }
+        Self::Step {
+            name: failure.step.clone(),
+            message: failure.message.clone(),
+            vertex: failure.vertex.parse().ok(),
+            location: (failure.line_start > 0).then_some(SourceRange {
+                start: failure.line_start,
+                end: failure.line_end,
+            }),
+            text: failure.dockerfile_text.clone(),
+            file_name: failure.dockerfile_name.clone(),
+        }
+    }
+}
+
+pub(crate) fn print_failure(failure: &Failure, renderer: &Renderer, shown_logs: bool) {
+    let mut out = String::new();
+    match failure {
+        Failure::Dockerfile(rendered) => {
+            let _ = writeln!(out, "{rendered}");
+        }
+        Failure::Step {
+            name,
+            message,
+            vertex,
+            location,
+            text,
+            file_name,
+        } => {
+            if !shown_logs && let Some(vertex) = vertex {
                 let lines = renderer.failure_log(vertex);
                 let _ = writeln!(out, "------\n > {name}:");
                 for line in &lines {
@@ -47,8 +102,8 @@ pub(crate) fn print_failure(err: &EngineError, renderer: &Renderer, shown_logs: 
             }
             let _ = writeln!(out, "error: failed to solve: {message}");
         }
-        other => {
-            let _ = writeln!(out, "error: failed to solve: {other}");
+        Failure::Other(message) => {
+            let _ = writeln!(out, "error: failed to solve: {message}");
         }
     }
     let _ = std::io::stderr().lock().write_all(out.as_bytes());

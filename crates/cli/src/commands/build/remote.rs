@@ -1,0 +1,390 @@
+//! `hearth build` through hearthd: the same flags, the same progress and the same image,
+//! with the build running in the daemon. The client lists its context (hashing only
+//! files its stat cache has not seen), sends the contents the daemon asks for, answers
+//! secret requests from its own files and environment, and writes the outputs the daemon
+//! streams back.
+
+use std::collections::HashMap;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use hearth_api::v1::build_client_message::Message as ClientMessage;
+use hearth_api::v1::build_server_message::Message as ServerMessage;
+use hearth_api::v1::builder_client::BuilderClient;
+use hearth_api::v1::{
+    BuildClientMessage, BuildStart, ContextIndex, FileChunk, InfoRequest, SecretValue,
+};
+use hearth_core::Digest;
+use hearth_engine::{ClientOutput, DockerfileSource, ExportKind};
+use hearth_progress::Mode;
+use hearth_solver::Event;
+use hearth_worker::SecretSource;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+use super::{Args, ImageSummary, Prepared, listing, report};
+use crate::commands::engine::GlobalArgs;
+
+/// Bytes per file chunk sent to the daemon.
+const FILE_CHUNK: usize = 1 << 20;
+
+/// The daemon to build with: `--addr`/`HEARTH_HOST` (which must answer), else the
+/// default socket when a daemon answers there, else none (build in-process).
+pub(crate) async fn daemon(global: &GlobalArgs) -> anyhow::Result<Option<BuilderClient<Channel>>> {
+    let tls = global.client_tls();
+    if let Some(addr) = &global.addr {
+        let mut client = hearth_api::connect(addr, tls.as_ref()).await?;
+        check_version(&mut client, addr).await?;
+        return Ok(Some(client));
+    }
+    let default = format!("unix://{}", crate::commands::engine::DEFAULT_SOCKET);
+    if !Path::new(crate::commands::engine::DEFAULT_SOCKET).exists() {
+        return Ok(None);
+    }
+    match hearth_api::connect(&default, None).await {
+        Ok(mut client) => {
+            check_version(&mut client, &default).await?;
+            Ok(Some(client))
+        }
+        // A socket nobody answers on (a stopped daemon): build in-process.
+        Err(_) => Ok(None),
+    }
+}
+
+async fn check_version(client: &mut BuilderClient<Channel>, addr: &str) -> anyhow::Result<()> {
+    let info = client
+        .info(InfoRequest {})
+        .await
+        .with_context(|| format!("asking hearthd at {addr} who it is"))?
+        .into_inner();
+    if info.api_version != hearth_api::API_VERSION {
+        bail!(
+            "hearthd at {addr} speaks API v{}, this hearth speaks v{}; use matching versions",
+            info.api_version,
+            hearth_api::API_VERSION
+        );
+    }
+    Ok(())
+}
+
+fn dockerfile(request: &hearth_engine::BuildRequest) -> anyhow::Result<(String, String, PathBuf)> {
+    match &request.dockerfile {
+        DockerfileSource::Text { name, text } => Ok((
+            name.clone(),
+            text.clone(),
+            request.context.join("Dockerfile"),
+        )),
+        DockerfileSource::Path(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "Dockerfile".into());
+            Ok((name, text, path.clone()))
+        }
+    }
+}
+
+fn secret(sources: &HashMap<String, SecretSource>, id: &str) -> Option<Vec<u8>> {
+    match sources.get(id)? {
+        SecretSource::File(path) => std::fs::read(path).ok(),
+        SecretSource::Env(var) => {
+            std::env::var_os(var).map(std::os::unix::ffi::OsStringExt::into_vec)
+        }
+    }
+}
+
+/// Sends the contents of `digests`, reading each from where the listing found it.
+async fn send_files(
+    digests: Vec<String>,
+    files: &HashMap<Digest, PathBuf>,
+    tx: &mpsc::Sender<BuildClientMessage>,
+) -> anyhow::Result<()> {
+    for raw in digests {
+        let digest: Digest = raw
+            .parse()
+            .with_context(|| format!("the daemon asked for an invalid digest {raw:?}"))?;
+        let path = files
+            .get(&digest)
+            .with_context(|| {
+                format!("the daemon asked for {digest}, which the context does not hold")
+            })?
+            .clone();
+        let (chunks_tx, mut chunks) = mpsc::channel::<std::io::Result<(Vec<u8>, bool)>>(4);
+        // Files are read on a blocking thread, a chunk at a time.
+        tokio::task::spawn_blocking(move || {
+            let mut file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = chunks_tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                let mut buf = vec![0; FILE_CHUNK];
+                match file.read(&mut buf) {
+                    Ok(0) => {
+                        let _ = chunks_tx.blocking_send(Ok((Vec::new(), true)));
+                        return;
+                    }
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if chunks_tx.blocking_send(Ok((buf, false))).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = chunks_tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        while let Some(chunk) = chunks.recv().await {
+            let (data, eof) =
+                chunk.with_context(|| format!("reading the context file for {digest}"))?;
+            let message = ClientMessage::File(FileChunk {
+                digest: digest.to_string(),
+                data,
+                eof,
+            });
+            tx.send(BuildClientMessage {
+                message: Some(message),
+            })
+            .await
+            .context("the daemon closed the build")?;
+            if eof {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes streamed outputs on a blocking thread (loading into Docker blocks).
+enum OutputWork {
+    Chunk {
+        index: usize,
+        data: Vec<u8>,
+        eof: bool,
+    },
+}
+
+fn output_thread(
+    kinds: Vec<ExportKind>,
+) -> (
+    std::sync::mpsc::SyncSender<OutputWork>,
+    std::thread::JoinHandle<anyhow::Result<Vec<String>>>,
+) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<OutputWork>(8);
+    let runtime = tokio::runtime::Handle::current();
+    let handle = std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
+        // Loading into Docker drives its HTTP client on the runtime from this thread.
+        let _runtime = runtime.enter();
+        let mut open: HashMap<usize, ClientOutput> = HashMap::new();
+        let mut said = Vec::new();
+        for OutputWork::Chunk { index, data, eof } in rx {
+            let kind = kinds.get(index).with_context(|| {
+                format!("the daemon sent output {index}, which was not asked for")
+            })?;
+            let output = match open.entry(index) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(ClientOutput::open(kind)?),
+            };
+            output.write_all(&data).context("writing an output")?;
+            if eof && let Some(output) = open.remove(&index) {
+                said.extend(output.finish()?);
+            }
+        }
+        Ok(said)
+    });
+    (tx, handle)
+}
+
+/// Runs `prepared` on the daemon behind `client`.
+pub(crate) async fn build(
+    mut client: BuilderClient<Channel>,
+    prepared: Prepared,
+    args: &Args,
+) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let request = prepared.request;
+    let (name, text, dockerfile_path) = dockerfile(&request)?;
+    let context = std::fs::canonicalize(&request.context)
+        .with_context(|| format!("reading the context {}", request.context.display()))?;
+    let ignore = hearth_dockerignore::fs::read_ignore_for_build(&context, &dockerfile_path)
+        .with_context(|| format!("reading .dockerignore in {}", context.display()))?;
+    let mut spec = hearth_api::spec_from_request(&request, &name, &text);
+    spec.dockerignore = ignore.patterns.clone();
+    let context_id = listing::context_id(&context);
+    let context_id_for_display = context_id.clone();
+    let listing_started = Instant::now();
+    let cache = listing::cache_file(&context_id);
+    let patterns = ignore.patterns;
+    let scanned_context = context.clone();
+    let listed =
+        tokio::task::spawn_blocking(move || listing::scan(&scanned_context, &patterns, &cache))
+            .await
+            .context("listing the context")??;
+    let listing_took = listing_started.elapsed();
+    let listed_entries = listed.entries.len();
+
+    let (tx, rx) = mpsc::channel::<BuildClientMessage>(16);
+    let send = |m| BuildClientMessage { message: Some(m) };
+    tx.send(send(ClientMessage::Start(BuildStart {
+        spec: Some(spec),
+        context_id,
+    })))
+    .await
+    .context("starting the build")?;
+    tx.send(send(ClientMessage::ContextIndex(ContextIndex {
+        entries: listed.entries,
+    })))
+    .await
+    .context("sending the context listing")?;
+    let mut inbound = client
+        .build(ReceiverStream::new(rx))
+        .await
+        .context("starting the build on hearthd")?
+        .into_inner();
+
+    let mode = prepared.mode.map(Mode::resolve_for_stderr);
+    let (events, display) = super::display(mode);
+    // The client's half of loading the context, shown as BuildKit shows its own.
+    let vertex = Digest::of(format!("hearth-client-context\0{context_id_for_display}").as_bytes());
+    let _ = events.send(Event::Started {
+        vertex,
+        name: "[internal] load build context".into(),
+    });
+    let _ = events.send(Event::Status {
+        vertex,
+        message: format!(
+            "listed {} entries, hashed {} changed files",
+            listed_entries, listed.hashed
+        ),
+    });
+    let _ = events.send(Event::Completed {
+        vertex,
+        duration: listing_took,
+    });
+    let names = super::image_names(&request);
+    let kinds: Vec<ExportKind> = request.exports.iter().map(|e| e.kind.clone()).collect();
+    let (outputs, writer) = output_thread(kinds);
+    let secrets: HashMap<String, SecretSource> = request.secrets.clone().into_iter().collect();
+    let files = std::sync::Arc::new(listed.files);
+    let interrupted = tokio_util::sync::CancellationToken::new();
+    let signals = tokio::spawn(super::cancel_on_signal(interrupted.clone()));
+
+    let mut result = None;
+    let mut failure = None;
+    loop {
+        let next = tokio::select! {
+            next = inbound.message() => next,
+            () = interrupted.cancelled() => {
+                // Dropping the stream tells the daemon to cancel this build.
+                break;
+            }
+        };
+        let message = match next {
+            Ok(Some(m)) => m.message,
+            Ok(None) => break,
+            Err(status) => {
+                failure = Some(hearth_api::v1::BuildFailure {
+                    message: format!("hearthd: {}", status.message()),
+                    ..Default::default()
+                });
+                break;
+            }
+        };
+        match message {
+            Some(ServerMessage::Event(event)) => {
+                if let Some(event) = hearth_api::event_from_wire(&event) {
+                    let _ = events.send(event);
+                }
+            }
+            Some(ServerMessage::NeedFiles(need)) => {
+                let tx = tx.clone();
+                let files = std::sync::Arc::clone(&files);
+                tokio::spawn(async move {
+                    let _ = send_files(need.digests, &files, &tx).await;
+                });
+            }
+            Some(ServerMessage::SecretRequest(request)) => {
+                let value = secret(&secrets, &request.id);
+                let reply = ClientMessage::Secret(SecretValue {
+                    id: request.id,
+                    found: value.is_some(),
+                    value: value.unwrap_or_default(),
+                });
+                let _ = tx.send(send(reply)).await;
+            }
+            Some(ServerMessage::Output(chunk)) => {
+                let work = OutputWork::Chunk {
+                    index: chunk.output as usize,
+                    data: chunk.data,
+                    eof: chunk.eof,
+                };
+                let outputs = outputs.clone();
+                tokio::task::spawn_blocking(move || outputs.send(work))
+                    .await
+                    .context("writing an output")?
+                    .map_err(|_| anyhow::anyhow!("the output writer stopped"))?;
+            }
+            Some(ServerMessage::Result(r)) => {
+                result = Some(r);
+                break;
+            }
+            Some(ServerMessage::Failure(f)) => {
+                failure = Some(f);
+                break;
+            }
+            None => {}
+        }
+    }
+    signals.abort();
+    drop(tx);
+    drop(events);
+    drop(outputs);
+    let written = tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .context("waiting for the outputs")?
+        .map_err(|_| anyhow::anyhow!("the output writer panicked"))?;
+    let failed = result.is_none();
+    let renderer = super::close_display(display, started, failed).await?;
+    if interrupted.is_cancelled() {
+        let _ = writeln!(std::io::stderr().lock(), "error: build canceled");
+        return Ok(ExitCode::from(130));
+    }
+    match (result, failure) {
+        (Some(result), _) => {
+            let said = written?;
+            if !args.quiet {
+                let mut stderr = std::io::stderr().lock();
+                for line in said {
+                    let _ = writeln!(stderr, "{line}");
+                }
+            }
+            let image = (!result.config_digest.is_empty()).then(|| ImageSummary {
+                manifest_digest: result.manifest_digest.clone(),
+                config_digest: result.config_digest.clone(),
+                media_type: result.media_type.clone(),
+                manifest_size: result.manifest_size,
+            });
+            super::report_success(args, &result.warnings, image.as_ref(), &names)
+        }
+        (None, Some(failure)) => {
+            report::print_failure(
+                &report::Failure::of_wire(&failure),
+                &renderer,
+                report::display_shows_logs(mode),
+            );
+            Ok(ExitCode::from(1))
+        }
+        (None, None) => bail!("hearthd ended the build without a result"),
+    }
+}

@@ -1,0 +1,150 @@
+//! The `hearth.v1.Builder` service over one engine.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures_util::Stream;
+use hearth_api::v1::build_client_message::Message as ClientMessage;
+use hearth_api::v1::builder_server::Builder;
+use hearth_api::v1::{
+    BuildClientMessage, BuildServerMessage, DiskUsageRequest, DiskUsageResponse, InfoRequest,
+    InfoResponse, PruneRequest, PruneResponse,
+};
+use hearth_engine::Engine;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::session;
+
+/// What `Info` reports besides live figures.
+#[derive(Debug, Clone)]
+pub struct DaemonInfo {
+    /// The configuration file in force, if any.
+    pub config_file: String,
+    /// The configuration, as TOML text.
+    pub config: String,
+    /// The OCI runtime.
+    pub runtime: String,
+    /// Steps run at once per build.
+    pub max_parallelism: u32,
+}
+
+/// The service.
+pub struct Service {
+    engine: Arc<Engine>,
+    info: DaemonInfo,
+    running: Arc<AtomicU32>,
+}
+
+impl Service {
+    /// A service building with `engine`.
+    pub fn new(engine: Arc<Engine>, info: DaemonInfo) -> Self {
+        Self {
+            engine,
+            info,
+            running: Arc::new(AtomicU32::new(0)),
+        }
+    }
+
+    /// Builds running now.
+    pub fn running(&self) -> Arc<AtomicU32> {
+        Arc::clone(&self.running)
+    }
+}
+
+/// Counts a build as running while alive.
+struct Running(Arc<AtomicU32>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+type BuildStream = Pin<Box<dyn Stream<Item = Result<BuildServerMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Builder for Service {
+    async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let store = self.engine.store().clone();
+        let usage = tokio::task::spawn_blocking(move || store.disk_usage())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let host = self.engine.host();
+        Ok(Response::new(InfoResponse {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            api_version: hearth_api::API_VERSION,
+            root: self.engine.store().root().display().to_string(),
+            runtime: self.info.runtime.clone(),
+            snapshotter: host.snapshotter().name().to_owned(),
+            max_parallelism: self.info.max_parallelism,
+            config_file: self.info.config_file.clone(),
+            config: self.info.config.clone(),
+            storage_bytes: usage.total(),
+            overlay_works: host.snapshotter().name() == "overlayfs",
+            runtime_works: which(&self.info.runtime),
+            builds_running: self.running.load(Ordering::SeqCst),
+        }))
+    }
+
+    type BuildStream = BuildStream;
+
+    async fn build(
+        &self,
+        request: Request<Streaming<BuildClientMessage>>,
+    ) -> Result<Response<Self::BuildStream>, Status> {
+        let mut inbound = request.into_inner();
+        let start = match inbound.message().await?.and_then(|m| m.message) {
+            Some(ClientMessage::Start(start)) => start,
+            _ => return Err(Status::invalid_argument("a build starts with BuildStart")),
+        };
+        let index = match inbound.message().await?.and_then(|m| m.message) {
+            Some(ClientMessage::ContextIndex(index)) => index,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "BuildStart is followed by the context index",
+                ));
+            }
+        };
+        let (out, rx) = mpsc::channel(64);
+        let engine = Arc::clone(&self.engine);
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let running = Running(Arc::clone(&self.running));
+        tokio::spawn(async move {
+            let _running = running;
+            session::run(engine, start, index, inbound, out).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn disk_usage(
+        &self,
+        _request: Request<DiskUsageRequest>,
+    ) -> Result<Response<DiskUsageResponse>, Status> {
+        Err(Status::unimplemented("disk usage is not served yet"))
+    }
+
+    async fn prune(
+        &self,
+        _request: Request<PruneRequest>,
+    ) -> Result<Response<PruneResponse>, Status> {
+        Err(Status::unimplemented("prune is not served yet"))
+    }
+}
+
+/// Whether `program` is an executable path or found on `PATH`.
+fn which(program: &str) -> bool {
+    let executable = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(std::path::Path::new(program));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
+}
