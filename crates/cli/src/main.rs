@@ -55,6 +55,10 @@ enum DebugCommand {
     /// Parse a Dockerfile and print its stages, expanded instructions, image
     /// configuration and build graph.
     Dockerfile(commands::debug_dockerfile::Args),
+    /// Show which engine builds use (a daemon or in-process) and how it is set up.
+    Info,
+    /// Check every blob and record in the state directory.
+    Verify,
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,8 @@ fn main() -> ExitCode {
         Command::Login(args) => commands::login::login(&cli.global, &args),
         Command::Logout(args) => commands::login::logout(&args),
         Command::Debug(DebugCommand::Dockerfile(args)) => commands::debug_dockerfile::run(&args),
+        Command::Debug(DebugCommand::Info) => commands::debug_info::run(&cli.global),
+        Command::Debug(DebugCommand::Verify) => commands::debug_verify::run(&cli.global),
     };
     match result {
         Ok(code) => code,

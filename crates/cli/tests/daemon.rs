@@ -109,3 +109,88 @@ fn a_daemon_build_matches_the_embedded_one_and_resends_nothing() {
     assert!(files_containing(&daemon_root, b"not sent").is_empty());
     assert!(daemon.log().contains("is ready"));
 }
+
+#[test]
+fn eight_clients_at_once_share_one_run_of_their_common_step() {
+    let env = Env::new();
+    let socket = env.work.path().join("hearthd.sock");
+    let root = env.work.path().join("daemon-root");
+    let mut daemon = Hearthd::start(&root, &socket, Some(&env.config))
+        .unwrap_or_else(|e| panic!("the test needs hearthd: {e}"));
+    let addr = daemon.address();
+    // Every client shares the slow first RUN; each adds a step of its own.
+    let contexts: Vec<_> = (0..8)
+        .map(|i| {
+            env.dir(
+                &format!("ctx{i}"),
+                &[(
+                    "Dockerfile",
+                    &format!(
+                        "FROM busybox AS base\nRUN sleep 2 && echo shared > /shared\n\nFROM base\nRUN echo client-{i} > /mine\n"
+                    ),
+                )],
+            )
+        })
+        .collect();
+    let before = info_value(&env, &addr, "Containers run");
+    let children: Vec<_> = contexts
+        .iter()
+        .map(|ctx| {
+            env.hearth(
+                &env.work.path().join("unused"),
+                &[
+                    "build",
+                    "--progress=plain",
+                    &format!("--addr={addr}"),
+                    ctx.to_str().unwrap(),
+                ],
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a client failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            daemon.log()
+        );
+    }
+    let after = info_value(&env, &addr, "Containers run");
+    assert_eq!(
+        after - before,
+        9,
+        "one shared RUN and eight of their own:\n{}",
+        daemon.log()
+    );
+
+    // Stopped cleanly, the store checks out.
+    let status = daemon
+        .terminate(std::time::Duration::from_secs(30))
+        .unwrap();
+    assert!(status.success(), "hearthd exit: {status}\n{}", daemon.log());
+    let verify = env.hearth_ok(&root, &["debug", "verify"]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(said.trim_end().ends_with("ok"), "{said}");
+}
+
+/// A number from `hearth debug info` against the daemon.
+fn info_value(env: &Env, addr: &str, field: &str) -> u64 {
+    let out = env.hearth_ok(
+        &env.work.path().join("unused"),
+        &["debug", "info", &format!("--addr={addr}")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!("Engine:           daemon at {addr}")),
+        "{text}"
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+}

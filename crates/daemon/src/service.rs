@@ -85,8 +85,9 @@ impl Builder for Service {
             config: self.info.config.clone(),
             storage_bytes: usage.total(),
             overlay_works: host.snapshotter().name() == "overlayfs",
-            runtime_works: which(&self.info.runtime),
+            runtime_works: hearth_engine::program_found(&self.info.runtime),
             builds_running: self.running.load(Ordering::SeqCst),
+            containers_started: host.exec_count(),
         }))
     }
 
@@ -133,18 +134,4 @@ impl Builder for Service {
     ) -> Result<Response<PruneResponse>, Status> {
         Err(Status::unimplemented("prune is not served yet"))
     }
-}
-
-/// Whether `program` is an executable path or found on `PATH`.
-fn which(program: &str) -> bool {
-    let executable = |p: &std::path::Path| {
-        use std::os::unix::fs::PermissionsExt;
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
-        return executable(std::path::Path::new(program));
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
 }

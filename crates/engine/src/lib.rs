@@ -33,7 +33,7 @@ pub use error::{DockerfileFailure, EngineError, StepFailure};
 pub use exports::{Export, ExportKind, ImageFormat};
 pub use hearth_worker::snapshot::SnapshotterKind as SnapshotterChoice;
 pub use remote::{OutputStream, OutputStreams, RemoteClient};
-pub use settings::{DEFAULT_ROOT, options_from_config, registry_config};
+pub use settings::{DEFAULT_ROOT, options_from_config, program_found, registry_config};
 
 /// How to open an engine.
 pub struct EngineOptions {

@@ -62,3 +62,18 @@ pub fn options_from_config(
         on_wait: None,
     })
 }
+
+/// Whether `program` is an executable file: a path, or a name found on `PATH` (how the
+/// runtime binary from the configuration is found).
+pub fn program_found(program: &str) -> bool {
+    let executable = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(std::path::Path::new(program));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
+}

@@ -18,6 +18,7 @@ pub mod context;
 mod error;
 mod exec;
 mod file;
+mod flights;
 mod http;
 mod image;
 pub use image::download_blob;
@@ -150,6 +151,8 @@ pub struct Host {
     /// Counters.
     pub metrics: Metrics,
     pub(crate) cache_mounts: cachemount::CacheMounts,
+    /// Work in progress by cache key, shared by concurrent builds.
+    pub(crate) flights: flights::Flights,
 }
 
 impl Host {
@@ -182,6 +185,7 @@ impl Host {
         );
         Ok(Arc::new(Self {
             cache_mounts: cachemount::CacheMounts::new(store.cache_mounts_dir()),
+            flights: flights::Flights::default(),
             store,
             registry,
             runc,
@@ -320,6 +324,25 @@ impl hearth_solver::Worker for BuildWorker {
         job: &'a Job,
     ) -> BoxFuture<'a, Result<Vec<Ref>, WorkerError>> {
         async move {
+            // Fresh sources are never shared; everything else runs once per key across
+            // concurrent builds.
+            let shared = !matches!(
+                node.node.op,
+                Op::Source(SourceOp::Local(_) | SourceOp::Http(_))
+            );
+            let _flight = if shared {
+                let (guard, waited) = self.host.flights.acquire(key).await;
+                let bypass = node.metadata.is_some_and(|m| m.ignore_cache);
+                if waited && !bypass {
+                    job.progress.status("waiting for a concurrent build doing the same step");
+                    if let Some(done) = records::load(&self.host, &key).map_err(boxed)? {
+                        return Ok(vec![done]);
+                    }
+                }
+                Some(guard)
+            } else {
+                None
+            };
             let result = match &node.node.op {
                 Op::Source(SourceOp::Image(img)) => image::pull(&self.host, img, key, job).await,
                 Op::Source(SourceOp::Local(local)) => context::sync(&self.host, &self.session, local, job).await,

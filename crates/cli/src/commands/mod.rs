@@ -2,6 +2,8 @@
 
 pub(crate) mod build;
 pub(crate) mod debug_dockerfile;
+pub(crate) mod debug_info;
+pub(crate) mod debug_verify;
 pub(crate) mod engine;
 pub(crate) mod images;
 pub(crate) mod imagetools;

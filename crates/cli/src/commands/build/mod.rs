@@ -3,6 +3,8 @@
 mod listing;
 mod output;
 mod remote;
+
+pub(crate) use remote::daemon;
 mod report;
 mod secret;
 

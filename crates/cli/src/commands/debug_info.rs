@@ -1,0 +1,118 @@
+//! `hearth debug info`: which engine `hearth build` would use — a daemon (and which) or
+//! the in-process one — and how it is set up.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hearth_api::v1::{InfoRequest, InfoResponse};
+
+use super::build::daemon;
+use super::engine::{self, GlobalArgs};
+use super::images::human_size;
+
+pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let text = runtime.block_on(async {
+        match daemon(global).await? {
+            Some(mut client) => {
+                let info = client
+                    .info(InfoRequest {})
+                    .await
+                    .context("asking hearthd for its info")?
+                    .into_inner();
+                let addr = global
+                    .addr
+                    .clone()
+                    .unwrap_or_else(|| format!("unix://{}", engine::DEFAULT_SOCKET));
+                Ok::<_, anyhow::Error>(render(&format!("daemon at {addr}"), &info))
+            }
+            None => {
+                let settings = engine::settings(global)?;
+                let config_file = global
+                    .config
+                    .clone()
+                    .unwrap_or_else(hearth_config::Config::default_path);
+                let config = std::fs::read_to_string(&config_file).unwrap_or_default();
+                let runtime_path = settings.options.runtime.display().to_string();
+                let max_parallelism = settings.options.max_parallelism;
+                let engine = engine::open(settings).await?;
+                let store = engine.store().clone();
+                let usage = tokio::task::spawn_blocking(move || store.disk_usage())
+                    .await
+                    .context("measuring the store")??;
+                let snapshotter = engine.host().snapshotter().name();
+                let info = InfoResponse {
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    api_version: hearth_api::API_VERSION,
+                    root: engine.store().root().display().to_string(),
+                    runtime: runtime_path.clone(),
+                    snapshotter: snapshotter.to_owned(),
+                    max_parallelism: u32::try_from(max_parallelism).unwrap_or(u32::MAX),
+                    config_file: if config.is_empty() {
+                        String::new()
+                    } else {
+                        config_file.display().to_string()
+                    },
+                    config,
+                    storage_bytes: usage.total(),
+                    overlay_works: snapshotter == "overlayfs",
+                    runtime_works: hearth_engine::program_found(&runtime_path),
+                    builds_running: 0,
+                    containers_started: 0,
+                };
+                Ok(render(
+                    "embedded (no daemon answered; the engine runs in this process)",
+                    &info,
+                ))
+            }
+        }
+    })?;
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn render(mode: &str, info: &InfoResponse) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Engine:           {mode}");
+    let _ = writeln!(
+        out,
+        "Version:          {} (API v{})",
+        info.version, info.api_version
+    );
+    let _ = writeln!(out, "Root:             {}", info.root);
+    let _ = writeln!(out, "Storage used:     {}", human_size(info.storage_bytes));
+    let _ = writeln!(out, "Worker:           oci");
+    let _ = writeln!(
+        out,
+        "Runtime:          {} (found: {})",
+        info.runtime,
+        yes_no(info.runtime_works)
+    );
+    let _ = writeln!(
+        out,
+        "Snapshotter:      {} (overlayfs works here: {})",
+        info.snapshotter,
+        yes_no(info.overlay_works)
+    );
+    let _ = writeln!(out, "Max parallelism:  {}", info.max_parallelism);
+    let _ = writeln!(out, "Builds running:   {}", info.builds_running);
+    let _ = writeln!(out, "Containers run:   {}", info.containers_started);
+    if info.config_file.is_empty() {
+        let _ = writeln!(out, "Config file:      none (defaults)");
+    } else {
+        let _ = writeln!(out, "Config file:      {}", info.config_file);
+        for line in info.config.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
