@@ -194,3 +194,83 @@ fn info_value(env: &Env, addr: &str, field: &str) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in {text}"))
 }
+
+#[test]
+fn sigkill_of_the_daemon_mid_build_never_corrupts_its_root() {
+    use rand::Rng;
+    let env = Env::new();
+    let socket = env.work.path().join("hearthd.sock");
+    let root = env.work.path().join("daemon-root");
+    let mut daemon = Hearthd::start(&root, &socket, Some(&env.config))
+        .unwrap_or_else(|e| panic!("the test needs hearthd: {e}"));
+    let addr = daemon.address();
+    let ctx = env.dir(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nARG ROUND\nCOPY data/ /data/\nRUN echo $ROUND > /round && sleep 0.3 && cp -r /data /copy\nRUN sha256sum /copy/* > /sums\n",
+            ),
+            ("data/a", &"a".repeat(200_000)),
+            ("data/b", &"b".repeat(300_000)),
+        ],
+    );
+    let mut rng = rand::rng();
+    let mut killed_mid_build = 0;
+    for round in 0..10 {
+        let client = env
+            .hearth(
+                &env.work.path().join("unused"),
+                &[
+                    "build",
+                    "--progress=plain",
+                    &format!("--addr={addr}"),
+                    &format!("--build-arg=ROUND={round}"),
+                    "--output=type=tar,dest=-",
+                    ctx.to_str().unwrap(),
+                ],
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(
+            rng.random_range(150..1200),
+        ));
+        daemon.kill();
+        let out = client.wait_with_output().unwrap();
+        if !out.status.success() {
+            killed_mid_build += 1;
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("hearthd"),
+                "the client says the daemon went away: {err}"
+            );
+        }
+        daemon
+            .restart()
+            .unwrap_or_else(|e| panic!("round {round}: hearthd did not come back: {e}"));
+    }
+    assert!(
+        killed_mid_build >= 5,
+        "only {killed_mid_build} of 10 kills hit a build"
+    );
+
+    // The next build on the recovered root succeeds.
+    env.hearth_ok(
+        &env.work.path().join("unused"),
+        &[
+            "build",
+            "--progress=plain",
+            &format!("--addr={addr}"),
+            "--build-arg=ROUND=final",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    daemon
+        .terminate(std::time::Duration::from_secs(30))
+        .unwrap();
+    let verify = env.hearth_ok(&root, &["debug", "verify"]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(said.trim_end().ends_with("ok"), "{said}");
+}
