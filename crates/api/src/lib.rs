@@ -6,10 +6,12 @@
 mod client;
 mod convert;
 mod events;
+mod usage;
 
 pub use client::{ClientTls, ConnectError, connect};
 pub use convert::{SpecError, request_from_spec, spec_from_request};
 pub use events::{event_from_wire, event_to_wire};
+pub use usage::{prune_from_wire, prune_to_wire, rule_from_wire, usage_from_wire, usage_to_wire};
 
 /// The API version this crate speaks.
 pub const API_VERSION: u32 = 1;

@@ -32,6 +32,10 @@ enum Command {
     Pull(commands::pull_push::PullArgs),
     /// Upload an image from hearth's store to its registry.
     Push(commands::pull_push::PushArgs),
+    /// Show storage use by record (cached steps, contexts, cache mounts).
+    Du(commands::du_prune::DuArgs),
+    /// Remove cached records by age, size and filter.
+    Prune(commands::du_prune::PruneArgs),
     /// Inspect images in a registry.
     #[command(subcommand)]
     Imagetools(ImagetoolsCommand),
@@ -70,6 +74,8 @@ fn main() -> ExitCode {
         Command::Imagetools(ImagetoolsCommand::Inspect(args)) => {
             commands::imagetools::inspect(&cli.global, &args)
         }
+        Command::Du(args) => commands::du_prune::du(&cli.global, &args),
+        Command::Prune(args) => commands::du_prune::prune(&cli.global, &args),
         Command::Pull(args) => commands::pull_push::pull(&cli.global, &args),
         Command::Push(args) => commands::pull_push::push(&cli.global, &args),
         Command::Login(args) => commands::login::login(&cli.global, &args),

@@ -69,6 +69,45 @@ pub struct ServeOptions {
     pub tls: TlsFiles,
     /// How long running builds may take to finish after a shutdown signal.
     pub shutdown_timeout: Duration,
+    /// The collector's policies, in order; empty when `gc = false`.
+    pub gc_rules: Vec<hearth_engine::gc::PruneRule>,
+    /// How often the collector runs besides after each build.
+    pub gc_interval: Duration,
+}
+
+/// Runs the policies after every build (`kick`) and every `interval`; a build running at
+/// the same time keeps what it uses (see `hearth_engine::gc`).
+async fn collect_garbage(
+    engine: Arc<Engine>,
+    rules: Vec<hearth_engine::gc::PruneRule>,
+    interval: Duration,
+    kick: Arc<tokio::sync::Notify>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = kick.notified() => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+        let engine = Arc::clone(&engine);
+        let rules = rules.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || hearth_engine::gc::prune(&engine, &rules, false))
+                .await;
+        match outcome {
+            Ok(Ok(report)) if !report.removed.is_empty() => tracing::info!(
+                records = report.removed.len(),
+                freed = report.freed,
+                before = report.before,
+                after = report.after,
+                "gc: pruned by policy"
+            ),
+            Ok(Ok(_)) => tracing::debug!("gc: nothing to prune"),
+            Ok(Err(e)) => tracing::warn!("gc failed: {e}"),
+            Err(e) => tracing::warn!("gc task failed: {e}"),
+        }
+    }
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, ServeError> {
@@ -97,7 +136,17 @@ pub async fn serve(
     shutdown: CancellationToken,
     ready: impl FnOnce(),
 ) -> Result<(), ServeError> {
-    let service = Service::new(engine, info);
+    let kick = Arc::new(tokio::sync::Notify::new());
+    if !options.gc_rules.is_empty() {
+        tokio::spawn(collect_garbage(
+            Arc::clone(&engine),
+            options.gc_rules.clone(),
+            options.gc_interval,
+            Arc::clone(&kick),
+            shutdown.clone(),
+        ));
+    }
+    let service = Service::new(engine, info, kick);
     let running = service.running();
     let service = Arc::new(service);
     let mut servers: Vec<ServerFuture> = Vec::new();

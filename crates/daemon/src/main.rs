@@ -155,6 +155,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             ca: config.grpc.tls.ca.clone(),
         },
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        gc_rules: gc_rules(&config, &options.root),
+        gc_interval: Duration::from_secs(600),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -184,6 +186,30 @@ fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("hearthd stopped");
         Ok(())
     })
+}
+
+/// The collector's policies for the disk the root is on; none with `gc = false`.
+fn gc_rules(
+    config: &hearth_config::Config,
+    root: &std::path::Path,
+) -> Vec<hearth_engine::gc::PruneRule> {
+    let worker = &config.worker.oci;
+    if !worker.gc.is_enabled() {
+        return Vec::new();
+    }
+    // The root may not exist yet; its nearest existing parent is on the same disk.
+    let probe = root
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(std::path::Path::new("/"));
+    let total = rustix::fs::statvfs(probe)
+        .map(|s| s.f_blocks.saturating_mul(s.f_frsize))
+        .unwrap_or(0);
+    worker
+        .gc_policies(total)
+        .iter()
+        .map(|p| hearth_engine::gc::PruneRule::from(&p.resolve(total)))
+        .collect()
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

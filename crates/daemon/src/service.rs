@@ -36,15 +36,18 @@ pub struct Service {
     engine: Arc<Engine>,
     info: DaemonInfo,
     running: Arc<AtomicU32>,
+    /// Wakes the collector when a build ends.
+    gc: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
-    /// A service building with `engine`.
-    pub fn new(engine: Arc<Engine>, info: DaemonInfo) -> Self {
+    /// A service building with `engine`, waking `gc` after each build.
+    pub fn new(engine: Arc<Engine>, info: DaemonInfo, gc: Arc<tokio::sync::Notify>) -> Self {
         Self {
             engine,
             info,
             running: Arc::new(AtomicU32::new(0)),
+            gc,
         }
     }
 
@@ -114,9 +117,11 @@ impl Builder for Service {
         let engine = Arc::clone(&self.engine);
         self.running.fetch_add(1, Ordering::SeqCst);
         let running = Running(Arc::clone(&self.running));
+        let gc = Arc::clone(&self.gc);
         tokio::spawn(async move {
             let _running = running;
             session::run(engine, start, index, inbound, out).await;
+            gc.notify_one();
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
@@ -125,13 +130,31 @@ impl Builder for Service {
         &self,
         _request: Request<DiskUsageRequest>,
     ) -> Result<Response<DiskUsageResponse>, Status> {
-        Err(Status::unimplemented("disk usage is not served yet"))
+        let engine = Arc::clone(&self.engine);
+        let (records, metadata) =
+            tokio::task::spawn_blocking(move || hearth_engine::gc::usage(&engine))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(DiskUsageResponse {
+            records: records.iter().map(hearth_api::usage_to_wire).collect(),
+            metadata_bytes: metadata,
+        }))
     }
 
     async fn prune(
         &self,
-        _request: Request<PruneRequest>,
+        request: Request<PruneRequest>,
     ) -> Result<Response<PruneResponse>, Status> {
-        Err(Status::unimplemented("prune is not served yet"))
+        let request = request.into_inner();
+        let rule = hearth_api::rule_from_wire(&request);
+        let engine = Arc::clone(&self.engine);
+        let report = tokio::task::spawn_blocking(move || {
+            hearth_engine::gc::prune(&engine, &[rule], request.dry_run)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(hearth_api::prune_to_wire(&report)))
     }
 }

@@ -10,6 +10,7 @@ mod distribution;
 mod docker_api;
 mod error;
 mod exports;
+pub mod gc;
 mod remote;
 mod resolver;
 mod settings;

@@ -27,6 +27,7 @@ mod records;
 mod remote;
 mod secrets;
 pub mod snapshot;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,7 @@ use hearth_store::{LayerId, Store};
 pub use context::ContextView;
 pub use error::Error;
 pub use remote::{FetchFuture, FileFetcher, RemoteContext, RemoteEntry};
+pub use usage::Protected;
 
 /// A result: a filesystem.
 #[derive(Debug, Clone)]
@@ -153,6 +155,8 @@ pub struct Host {
     pub(crate) cache_mounts: cachemount::CacheMounts,
     /// Work in progress by cache key, shared by concurrent builds.
     pub(crate) flights: flights::Flights,
+    /// Running builds and what they use.
+    pub(crate) in_use: usage::InUse,
 }
 
 impl Host {
@@ -186,6 +190,7 @@ impl Host {
         Ok(Arc::new(Self {
             cache_mounts: cachemount::CacheMounts::new(store.cache_mounts_dir()),
             flights: flights::Flights::default(),
+            in_use: usage::InUse::default(),
             store,
             registry,
             runc,
@@ -204,6 +209,16 @@ impl Host {
     /// The snapshotter in use.
     pub fn snapshotter(&self) -> &snapshot::Snapshotter {
         &self.snapshotter
+    }
+
+    /// What running builds use, for the collector.
+    pub fn protected(&self) -> Protected {
+        self.in_use.protected()
+    }
+
+    /// Where context copies live (`source.local` records).
+    pub fn contexts_dir(&self) -> std::path::PathBuf {
+        self.store.root().join("v1").join("contexts")
     }
 
     /// The registry client.
@@ -247,12 +262,27 @@ pub(crate) fn random_id() -> String {
 pub struct BuildWorker {
     host: Arc<Host>,
     session: Session,
+    /// This build's registration with the host's in-use table.
+    build: u64,
+}
+
+impl Drop for BuildWorker {
+    fn drop(&mut self) {
+        let used = self.host.in_use.unregister(self.build);
+        usage::touch(&self.host, &used);
+    }
 }
 
 impl BuildWorker {
-    /// A worker for one build with `session`.
+    /// A worker for one build with `session`; until it is dropped, what the build uses is
+    /// protected from garbage collection.
     pub fn new(host: Arc<Host>, session: Session) -> Self {
-        Self { host, session }
+        let build = host.in_use.register();
+        Self {
+            host,
+            session,
+            build,
+        }
     }
 
     /// The shared host.
@@ -309,9 +339,11 @@ impl hearth_solver::Worker for BuildWorker {
             ) {
                 return Ok(None);
             }
-            records::load(&self.host, &key)
-                .map(|r| r.map(|layers| vec![layers]))
-                .map_err(boxed)
+            let found = records::load(&self.host, &key).map_err(boxed)?;
+            if found.is_some() {
+                self.host.in_use.add(self.build, key);
+            }
+            Ok(found.map(|layers| vec![layers]))
         }
         .boxed()
     }
@@ -343,6 +375,7 @@ impl hearth_solver::Worker for BuildWorker {
             } else {
                 None
             };
+            self.host.in_use.add(self.build, key);
             let result = match &node.node.op {
                 Op::Source(SourceOp::Image(img)) => image::pull(&self.host, img, key, job).await,
                 Op::Source(SourceOp::Local(local)) => context::sync(&self.host, &self.session, local, job).await,

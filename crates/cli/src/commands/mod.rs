@@ -4,6 +4,7 @@ pub(crate) mod build;
 pub(crate) mod debug_dockerfile;
 pub(crate) mod debug_info;
 pub(crate) mod debug_verify;
+pub(crate) mod du_prune;
 pub(crate) mod engine;
 pub(crate) mod images;
 pub(crate) mod imagetools;
