@@ -202,8 +202,11 @@ pub(crate) fn prune(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<Exi
     let runtime = runtime()?;
     let report: PruneReport = runtime.block_on(async {
         if let Some(mut client) = daemon(global).await? {
-            // The daemon resolves percentages against its own disk.
-            let rule = args.rule(0)?;
+            // Percentages resolve against this machine's disk under the default root: the
+            // daemon's, for a unix socket.
+            let rule = args.rule(total_disk(std::path::Path::new(
+                hearth_engine::DEFAULT_ROOT,
+            )))?;
             let request = PruneRequest {
                 all: rule.all,
                 keep_duration_seconds: rule.keep_duration.map_or(0, |d| d.as_secs()),
@@ -333,8 +336,12 @@ mod tests {
             rule.keep_duration,
             Some(std::time::Duration::from_secs(48 * 3600))
         );
-        assert_eq!(rule.max_used_space, 1000);
-        assert_eq!(rule.reserved_space, 1000);
+        assert_eq!(rule.max_used_space, 1000, "plain numbers are bytes");
+        // Percentages follow BuildKit's arithmetic (whole GiB, rounded up, as GB).
+        assert_eq!(
+            rule.reserved_space,
+            hearth_config::DiskSpace::Percentage(10).resolve(10_000)
+        );
         let bad = PruneArgs {
             keep_duration: Some("two days".into()),
             ..args
