@@ -15,6 +15,7 @@ busybox-static when the registry has none.
     bench/run.py                      # w1..w4, 5 runs (3 for w3)
     bench/run.py w1 w4 --runs 3
     bench/run.py --json results.json
+    bench/run.py w3 --daemon          # through hearthd (fresh root per run); no-op = no bytes sent
 """
 import argparse
 import glob
@@ -118,7 +119,12 @@ def main():
     ap.add_argument("--hearth", default=os.path.join(REPO, "target", "release", "hearth"))
     ap.add_argument("--testkit", default=os.path.join(REPO, "target", "release", "hearth-testkit"))
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--daemon", action="store_true",
+                    help="build through hearthd (started per run on a fresh root) instead of in-process")
+    ap.add_argument("--hearthd", default=os.path.join(REPO, "target", "release", "hearthd"))
     args = ap.parse_args()
+    if args.daemon and not os.access(args.hearthd, os.X_OK):
+        sys.exit(f"{args.hearthd} is missing: cargo build --release -p hearth-daemon")
 
     for exe in (args.hearth, args.testkit):
         if not os.access(exe, os.X_OK):
@@ -148,6 +154,30 @@ def main():
             json.dump(results, f, indent=2)
 
 
+class Daemon:
+    """hearthd on a fresh root, for one run; the client's stat cache starts empty too."""
+
+    def __init__(self, args, root, config):
+        self.socket = f"{WORK}/hearthd.sock"
+        self.cache = f"{WORK}/client-cache"
+        shutil.rmtree(self.cache, ignore_errors=True)
+        self.log = open(f"{WORK}/hearthd.log", "w")
+        self.proc = subprocess.Popen([args.hearthd, "--root", root, "--config", config,
+                                      "--addr", f"unix://{self.socket}"],
+                                     stdout=self.log, stderr=self.log, start_new_session=True)
+        for _ in range(600):
+            if os.path.exists(self.socket) and "is ready" in open(f"{WORK}/hearthd.log").read():
+                return
+            time.sleep(0.05)
+        self.stop()
+        sys.exit("hearthd did not start: see " + f"{WORK}/hearthd.log")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        self.log.close()
+
+
 def run_all(args, config):
     results = {}
     for w in args.workloads:
@@ -156,10 +186,15 @@ def run_all(args, config):
         out = f"{WORK}/out-{w}.tar"
         cmd = [args.hearth, "build", "--root", root, "--config", config, "--progress", "quiet",
                "-f", f"{wdir}/Dockerfile", "-o", f"type=oci,dest={out}", f"{wdir}/ctx"]
+        if args.daemon:
+            cmd[2:2] = ["--addr", f"unix://{WORK}/hearthd.sock"]
         times = {p: [] for p in PHASES}
         rss = {p: [] for p in PHASES}
         for i in range(args.runs or DEFAULT_RUNS.get(w, 3)):
             shutil.rmtree(root, ignore_errors=True)
+            daemon = Daemon(args, root, config) if args.daemon else None
+            if daemon:
+                os.environ["XDG_CACHE_HOME"] = daemon.cache
             for phase in PHASES:
                 if phase == "incr":
                     with open(f"{wdir}/ctx/changed.txt", "w") as f:
@@ -168,6 +203,8 @@ def run_all(args, config):
                 times[phase].append(t)
                 rss[phase].append(m)
                 print(f"{w} run {i + 1} {phase}: {t:.3f}s, {m:.0f} MiB", file=sys.stderr)
+            if daemon:
+                daemon.stop()
         shutil.rmtree(root, ignore_errors=True)
         results[w] = {"seconds": times, "peak_rss_mib": rss}
     return results

@@ -274,3 +274,80 @@ fn sigkill_of_the_daemon_mid_build_never_corrupts_its_root() {
     let said = String::from_utf8_lossy(&verify.stdout);
     assert!(said.trim_end().ends_with("ok"), "{said}");
 }
+
+#[test]
+fn tcp_is_served_only_with_mutual_tls() {
+    let env = Env::new();
+    let tls = hearth_testkit::tls_files().unwrap_or_else(|e| panic!("certificates: {e}"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let root = env.work.path().join("daemon-root");
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    // Without [grpc.tls], hearthd refuses a TCP listener.
+    let plain = env.work.path().join("plain.toml");
+    std::fs::write(
+        &plain,
+        format!("[grpc]\n  address = [\"tcp://127.0.0.1:{port}\"]\n\n{base}"),
+    )
+    .unwrap();
+    let err = Hearthd::start_with(
+        &root,
+        &env.work.path().join("plain.sock"),
+        Some(&plain),
+        &[],
+    )
+    .err()
+    .expect("hearthd must not serve plain TCP");
+    assert!(err.contains("without mutual TLS"), "{err}");
+
+    let config = env.work.path().join("tls.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[grpc]\n  address = [\"tcp://127.0.0.1:{port}\"]\n  [grpc.tls]\n    cert = \"{}\"\n    key = \"{}\"\n    ca = \"{}\"\n\n{base}",
+            tls.server_cert.display(),
+            tls.server_key.display(),
+            tls.ca_cert.display()
+        ),
+    )
+    .unwrap();
+    let _daemon = Hearthd::start_with(&root, &env.work.path().join("tls.sock"), Some(&config), &[])
+        .unwrap_or_else(|e| panic!("hearthd over TLS: {e}"));
+    let addr = format!("tcp://127.0.0.1:{port}");
+    let info = |cert: &Path, key: &Path| {
+        env.hearth(
+            &env.work.path().join("unused"),
+            &[
+                "debug",
+                "info",
+                &format!("--addr={addr}"),
+                &format!("--tlscacert={}", tls.ca_cert.display()),
+                &format!("--tlscert={}", cert.display()),
+                &format!("--tlskey={}", key.display()),
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+    let out = info(&tls.client_cert, &tls.client_key);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("daemon at {addr}")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A client certificate from another CA is refused.
+    let stranger = hearth_testkit::tls_files().unwrap();
+    let out = info(&stranger.client_cert, &stranger.client_key);
+    assert!(
+        !out.status.success(),
+        "a foreign client certificate was accepted"
+    );
+}

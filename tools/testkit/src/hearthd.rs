@@ -45,11 +45,25 @@ impl Hearthd {
     /// Starts hearthd with `config` (may be absent), state in `root`, listening on
     /// `socket`, and waits until it answers.
     pub fn start(root: &Path, socket: &Path, config: Option<&Path>) -> Result<Self, String> {
+        Self::start_with(
+            root,
+            socket,
+            config,
+            &[format!("--addr=unix://{}", socket.display())],
+        )
+    }
+
+    /// Like [`Hearthd::start`] with other listening flags (none: the config's `[grpc]`);
+    /// `socket` then only names the log file and [`Hearthd::address`].
+    pub fn start_with(
+        root: &Path,
+        socket: &Path,
+        config: Option<&Path>,
+        listen: &[String],
+    ) -> Result<Self, String> {
         let bin = workspace_bin("hearthd", "hearth-daemon")?;
-        let mut args = vec![
-            format!("--root={}", root.display()),
-            format!("--addr=unix://{}", socket.display()),
-        ];
+        let mut args = vec![format!("--root={}", root.display())];
+        args.extend(listen.iter().cloned());
         if let Some(config) = config {
             args.push(format!("--config={}", config.display()));
         }

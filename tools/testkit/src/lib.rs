@@ -14,12 +14,14 @@ mod dockerd;
 mod hearthd;
 mod process;
 mod registry;
+mod tls;
 
 pub use busybox::{BUSYBOX_REPOSITORY, write_busybox_layout};
 pub use dockerd::Dockerd;
 pub use hearthd::{Hearthd, workspace_bin};
 pub use process::{Missing, require};
 pub use registry::Registry;
+pub use tls::{TlsFiles, tls_files};
 
 use std::path::Path;
 use std::process::Command;
