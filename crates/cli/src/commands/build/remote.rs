@@ -32,14 +32,19 @@ use crate::commands::engine::GlobalArgs;
 /// Bytes per file chunk sent to the daemon.
 const FILE_CHUNK: usize = 1 << 20;
 
-/// The daemon to build with: `--addr`/`HEARTH_HOST` (which must answer), else the
-/// default socket when a daemon answers there, else none (build in-process).
+/// The daemon to build with: `--addr`/`HEARTH_HOST` (which must answer), else — unless
+/// `--root` asks for a state directory of this process — the default socket when a
+/// daemon answers there, else none (build in-process).
 pub(crate) async fn daemon(global: &GlobalArgs) -> anyhow::Result<Option<BuilderClient<Channel>>> {
     let tls = global.client_tls();
     if let Some(addr) = &global.addr {
         let mut client = hearth_api::connect(addr, tls.as_ref()).await?;
         check_version(&mut client, addr).await?;
         return Ok(Some(client));
+    }
+    // `--root` names a state directory to build in here; a daemon has its own.
+    if global.root.is_some() {
+        return Ok(None);
     }
     let default = format!("unix://{}", crate::commands::engine::DEFAULT_SOCKET);
     if !Path::new(crate::commands::engine::DEFAULT_SOCKET).exists() {
