@@ -87,11 +87,14 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            // A closed pipe (`hearth … | head`) is not an error worth reporting.
-            if err.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+            // Our own output piped into a reader that quit (`hearth … | head`) is not an
+            // error worth reporting. Only a bare write error is that: a broken pipe deeper
+            // in a chain (a daemon hanging up on a refused TLS client) is a real failure.
+            let closed_stdout = err.chain().count() == 1
+                && err
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+            if closed_stdout {
                 return ExitCode::SUCCESS;
             }
             commands::print_error(&err);

@@ -348,6 +348,10 @@ fn tcp_is_served_only_with_mutual_tls() {
     let out = info(&stranger.client_cert, &stranger.client_key);
     assert!(
         !out.status.success(),
-        "a foreign client certificate was accepted"
+        "a foreign client certificate was accepted: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error:") && err.contains("hearthd"), "{err}");
 }
