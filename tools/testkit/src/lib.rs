@@ -20,7 +20,7 @@ pub use busybox::{BUSYBOX_REPOSITORY, write_busybox_layout};
 pub use dockerd::Dockerd;
 pub use hearthd::{Hearthd, workspace_bin};
 pub use process::{Missing, require};
-pub use registry::Registry;
+pub use registry::{Registry, access_log_requests};
 pub use tls::{TlsFiles, tls_files};
 
 use std::path::Path;

@@ -106,19 +106,7 @@ impl Registry {
     /// Every request in the registry's access log so far, as (method, path with query,
     /// status): how tests count what crossed the wire.
     pub fn requests(&self) -> Vec<(String, String, u16)> {
-        self.log()
-            .lines()
-            .filter_map(|line| {
-                // Combined log format: … "METHOD /path HTTP/1.1" STATUS SIZE "referer" "agent"
-                let (_, rest) = line.split_once('"')?;
-                let (request, rest) = rest.split_once('"')?;
-                let mut parts = request.split(' ');
-                let method = parts.next()?.to_owned();
-                let path = parts.next()?.to_owned();
-                let status = rest.split_whitespace().next()?.parse().ok()?;
-                Some((method, path, status))
-            })
-            .collect()
+        access_log_requests(&self.log())
     }
 
     /// Blob uploads completed so far (the `PUT` that ends each upload session).
@@ -140,6 +128,22 @@ impl Registry {
             ),
         )
     }
+}
+
+/// The requests in a Distribution registry's access log (combined log format:
+/// `… "METHOD /path HTTP/1.1" STATUS SIZE "referer" "agent"`), as (method, path, status).
+pub fn access_log_requests(log: &str) -> Vec<(String, String, u16)> {
+    log.lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once('"')?;
+            let (request, rest) = rest.split_once('"')?;
+            let mut parts = request.split(' ');
+            let method = parts.next()?.to_owned();
+            let path = parts.next()?.to_owned();
+            let status = rest.split_whitespace().next()?.parse().ok()?;
+            Some((method, path, status))
+        })
+        .collect()
 }
 
 fn v2_answers(addr: &str) -> bool {

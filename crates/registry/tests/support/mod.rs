@@ -148,18 +148,7 @@ impl Registry {
     /// Every request in the access log so far, as (method, path with query, status).
     pub fn requests(&self) -> Vec<(String, String, u16)> {
         let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
-        log.lines()
-            .filter_map(|line| {
-                // Combined log format: … "METHOD /path HTTP/1.1" STATUS SIZE "referer" "agent"
-                let (_, rest) = line.split_once('"')?;
-                let (request, rest) = rest.split_once('"')?;
-                let mut parts = request.split(' ');
-                let method = parts.next()?.to_owned();
-                let path = parts.next()?.to_owned();
-                let status = rest.split_whitespace().next()?.parse().ok()?;
-                Some((method, path, status))
-            })
-            .collect()
+        hearth_testkit::access_log_requests(&log)
     }
 
     /// The registry's filesystem storage root.
