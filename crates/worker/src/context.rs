@@ -303,6 +303,43 @@ impl ContextFilter {
     }
 }
 
+/// Walks `root` in the order builds see a context (sorted by name, a directory before
+/// its entries) and calls `visit` with the path below `root`, the full path and the
+/// entry's own metadata (links not followed) for every entry `filter` includes, skipping
+/// whole subtrees where it can. Local syncs and a daemon's client list contexts with it.
+pub fn walk_filtered<E: From<Error>>(
+    root: &Path,
+    filter: &mut ContextFilter,
+    mut visit: impl FnMut(&str, &Path, &fs::Metadata) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut walker = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = walker.next() {
+        let entry = entry.map_err(|e| Error::io(root, io::Error::other(e.to_string())))?;
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        let rel = rel.to_string_lossy().into_owned();
+        match filter.decide(&rel, entry.file_type().is_dir())? {
+            Decision::Include => {}
+            Decision::Skip => continue,
+            Decision::SkipSubtree => {
+                walker.skip_current_dir();
+                continue;
+            }
+        }
+        let meta = entry
+            .path()
+            .symlink_metadata()
+            .map_err(|e| Error::io(entry.path(), e))?;
+        visit(&rel, entry.path(), &meta)?;
+    }
+    Ok(())
+}
+
 fn sync_dir(
     src: &Path,
     dest: &Path,
@@ -315,61 +352,37 @@ fn sync_dir(
     let mut index = BTreeMap::new();
     let mut stats = SyncStats::default();
     let mut dir_times: Vec<(PathBuf, fs::Metadata)> = Vec::new();
-    let mut walker = walkdir::WalkDir::new(src)
-        .min_depth(1)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter();
-    while let Some(entry) = walker.next() {
-        let entry = entry.map_err(|e| Error::io(src, io::Error::other(e.to_string())))?;
-        let Ok(rel_path) = entry.path().strip_prefix(src) else {
-            continue;
-        };
-        let rel = rel_path.to_string_lossy().into_owned();
-        let is_dir = entry.file_type().is_dir();
-        match filter.decide(&rel, is_dir)? {
-            Decision::Include => {}
-            Decision::Skip => continue,
-            Decision::SkipSubtree => {
-                walker.skip_current_dir();
-                continue;
-            }
-        }
-        let meta = entry
-            .path()
-            .symlink_metadata()
-            .map_err(|e| Error::io(entry.path(), e))?;
+    walk_filtered(src, &mut filter, |rel, path, meta| -> Result<(), Error> {
         let link = if meta.file_type().is_symlink() {
             Some(
-                fs::read_link(entry.path())
-                    .map_err(|e| Error::io(entry.path(), e))?
+                fs::read_link(path)
+                    .map_err(|e| Error::io(path, e))?
                     .to_string_lossy()
                     .into_owned(),
             )
         } else {
             None
         };
-        let mut seen = Seen::of(&meta, link.clone());
-        let target = dest.join(rel_path);
+        let mut seen = Seen::of(meta, link.clone());
+        let target = dest.join(rel);
         let before = previous
-            .get(&rel)
+            .get(rel)
             .filter(|p| p.same_file(&seen) && target.symlink_metadata().is_ok());
         match before {
             Some(before) => seen.sha256 = before.sha256,
-            None => {
-                seen.sha256 = copy_entry(entry.path(), &target, &meta, link.as_deref(), &mut stats)?
-            }
+            None => seen.sha256 = copy_entry(path, &target, meta, link.as_deref(), &mut stats)?,
         }
         if meta.is_file() && seen.sha256.is_none() {
             // An index from before digests were kept: hash the synced copy once.
             seen.sha256 = Some(hash_file(&target)?);
         }
-        if is_dir {
-            dir_times.push((target, meta));
+        if meta.is_dir() {
+            dir_times.push((target, meta.clone()));
         }
         stats.entries += 1;
-        index.insert(rel, seen);
-    }
+        index.insert(rel.to_owned(), seen);
+        Ok(())
+    })?;
     // Remove what is no longer part of the context, deepest first.
     let mut stale: Vec<PathBuf> = Vec::new();
     for entry in walkdir::WalkDir::new(dest)

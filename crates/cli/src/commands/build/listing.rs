@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use hearth_api::v1::ContextEntry;
 use hearth_core::Digest;
-use hearth_worker::context::{ContextFilter, Decision};
+use hearth_worker::context::{ContextFilter, walk_filtered};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
@@ -83,78 +83,57 @@ pub(crate) fn scan(context: &Path, excludes: &[String], cache: &Path) -> anyhow:
     let mut entries = Vec::new();
     let mut files = HashMap::new();
     let mut hashed = 0;
-    let mut walker = walkdir::WalkDir::new(context)
-        .min_depth(1)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter();
-    while let Some(entry) = walker.next() {
-        let entry = entry.with_context(|| format!("reading {}", context.display()))?;
-        let Ok(rel) = entry.path().strip_prefix(context) else {
-            continue;
-        };
-        let rel = rel.to_string_lossy().into_owned();
-        let is_dir = entry.file_type().is_dir();
-        match filter.decide(&rel, is_dir)? {
-            Decision::Include => {}
-            Decision::Skip => continue,
-            Decision::SkipSubtree => {
-                walker.skip_current_dir();
-                continue;
-            }
-        }
-        let meta = entry
-            .path()
-            .symlink_metadata()
-            .with_context(|| format!("reading {}", entry.path().display()))?;
-        let mut listed = ContextEntry {
-            path: rel.clone(),
-            mode: meta.mode(),
-            size: 0,
-            mtime_ns: mtime_ns(&meta),
-            link_target: String::new(),
-            digest: String::new(),
-        };
-        if meta.file_type().is_symlink() {
-            listed.link_target = fs::read_link(entry.path())
-                .with_context(|| format!("reading {}", entry.path().display()))?
-                .to_string_lossy()
-                .into_owned();
-        } else if meta.is_file() {
-            listed.size = meta.len();
-            let stat = Stat {
-                size: meta.len(),
-                mtime_ns: mtime_ns(&meta),
-                ino: meta.ino(),
+    walk_filtered(
+        context,
+        &mut filter,
+        |rel, path, meta| -> anyhow::Result<()> {
+            let mut listed = ContextEntry {
+                path: rel.to_owned(),
                 mode: meta.mode(),
-                digest: Digest::of(b""),
+                size: 0,
+                mtime_ns: mtime_ns(meta),
+                link_target: String::new(),
+                digest: String::new(),
             };
-            let digest = match previous.get(&rel) {
-                Some(seen)
-                    if Stat {
-                        digest: seen.digest,
-                        ..stat.clone()
-                    } == *seen =>
-                {
-                    seen.digest
-                }
-                _ => {
-                    hashed += 1;
-                    hash(entry.path())
-                        .with_context(|| format!("reading {}", entry.path().display()))?
-                }
-            };
-            listed.digest = digest.to_string();
-            files
-                .entry(digest)
-                .or_insert_with(|| entry.path().to_path_buf());
-            next.insert(rel, Stat { digest, ..stat });
-        } else if !meta.is_dir() {
-            // Sockets, fifos and devices are not part of a build context.
-            continue;
-        }
-        entries.push(listed);
-    }
+            if meta.file_type().is_symlink() {
+                listed.link_target = fs::read_link(path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .to_string_lossy()
+                    .into_owned();
+            } else if meta.is_file() {
+                listed.size = meta.len();
+                let stat = Stat {
+                    size: meta.len(),
+                    mtime_ns: mtime_ns(meta),
+                    ino: meta.ino(),
+                    mode: meta.mode(),
+                    digest: Digest::of(b""),
+                };
+                let digest = match previous.get(rel) {
+                    Some(seen)
+                        if Stat {
+                            digest: seen.digest,
+                            ..stat.clone()
+                        } == *seen =>
+                    {
+                        seen.digest
+                    }
+                    _ => {
+                        hashed += 1;
+                        hash(path).with_context(|| format!("reading {}", path.display()))?
+                    }
+                };
+                listed.digest = digest.to_string();
+                files.entry(digest).or_insert_with(|| path.to_path_buf());
+                next.insert(rel.to_owned(), Stat { digest, ..stat });
+            } else if !meta.is_dir() {
+                // Sockets, fifos and devices are not part of a build context.
+                return Ok(());
+            }
+            entries.push(listed);
+            Ok(())
+        },
+    )?;
     if next != previous {
         save(cache, &next);
     }
