@@ -70,12 +70,17 @@ type BuildStream = Pin<Box<dyn Stream<Item = Result<BuildServerMessage, Status>>
 
 #[tonic::async_trait]
 impl Builder for Service {
-    async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
-        let store = self.engine.store().clone();
-        let usage = tokio::task::spawn_blocking(move || store.disk_usage())
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| Status::internal(e.to_string()))?;
+    async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let storage_bytes = if request.into_inner().storage {
+            let store = self.engine.store().clone();
+            tokio::task::spawn_blocking(move || store.disk_usage())
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| Status::internal(e.to_string()))?
+                .total()
+        } else {
+            0
+        };
         let host = self.engine.host();
         Ok(Response::new(InfoResponse {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -86,7 +91,7 @@ impl Builder for Service {
             max_parallelism: self.info.max_parallelism,
             config_file: self.info.config_file.clone(),
             config: self.info.config.clone(),
-            storage_bytes: usage.total(),
+            storage_bytes,
             overlay_works: host.snapshotter().name() == "overlayfs",
             runtime_works: hearth_engine::program_found(&self.info.runtime),
             builds_running: self.running.load(Ordering::SeqCst),

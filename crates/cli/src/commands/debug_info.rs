@@ -21,7 +21,7 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         match daemon(global).await? {
             Some(mut client) => {
                 let info = client
-                    .info(InfoRequest {})
+                    .info(InfoRequest { storage: true })
                     .await
                     .context("asking hearthd for its info")?
                     .into_inner();

@@ -62,7 +62,7 @@ pub(crate) async fn daemon(global: &GlobalArgs) -> anyhow::Result<Option<Builder
 
 async fn check_version(client: &mut BuilderClient<Channel>, addr: &str) -> anyhow::Result<()> {
     let info = client
-        .info(InfoRequest {})
+        .info(InfoRequest { storage: false })
         .await
         .with_context(|| format!("asking hearthd at {addr} who it is"))?
         .into_inner();
