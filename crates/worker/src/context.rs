@@ -109,7 +109,53 @@ impl hearth_fileops::ContentDigests for SyncedDigests<'_> {
     }
 }
 
-pub(crate) const INDEX_PREFIX: &str = "context-index/";
+const INDEX_PREFIX: &str = "context-index/";
+
+/// A synced copy of a context: its directory and the key of its index in the store.
+pub(crate) struct SyncedCopy {
+    pub(crate) dir: PathBuf,
+    key: String,
+}
+
+impl SyncedCopy {
+    /// The copy named `id` (local and remote contexts get distinct ids).
+    pub(crate) fn new(host: &Host, id: &Digest) -> Self {
+        Self {
+            dir: host.contexts_dir().join(id.hex()),
+            key: format!("{INDEX_PREFIX}{}", id.hex()),
+        }
+    }
+
+    /// What the last sync recorded; empty for a new copy (or an unreadable index, which
+    /// only costs a full sync).
+    pub(crate) fn load_index(
+        &self,
+        store: &hearth_store::Store,
+    ) -> Result<BTreeMap<String, Seen>, Error> {
+        Ok(store
+            .read()?
+            .kv_get(&self.key)?
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default())
+    }
+
+    /// Records `index` unless it equals `previous` (an unchanged context writes nothing).
+    pub(crate) fn save_index(
+        &self,
+        store: &hearth_store::Store,
+        index: &BTreeMap<String, Seen>,
+        previous: &BTreeMap<String, Seen>,
+    ) -> Result<(), Error> {
+        if index == previous {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(index).map_err(|e| Error::Key(e.to_string()))?;
+        let mut txn = store.write()?;
+        txn.kv_put(&self.key, &bytes)?;
+        txn.commit()?;
+        Ok(())
+    }
+}
 
 /// Syncs the local directory the source names and returns the synced view.
 pub(crate) async fn sync(
@@ -132,26 +178,16 @@ pub(crate) async fn sync(
     };
     let src = fs::canonicalize(&src).map_err(|e| Error::io(&src, e))?;
     let id = Digest::of(format!("{}\0{}", src.display(), source.name).as_bytes());
-    let dest = host.store.root().join("v1").join("contexts").join(id.hex());
+    let copy = SyncedCopy::new(host, &id);
+    let dest = copy.dir.clone();
     let store = host.store.clone();
     let excludes = source.exclude_patterns.clone();
     let follow = source.follow_paths.clone();
-    let dest_for_task = dest.clone();
     let (index, stats) = tokio::task::spawn_blocking(
         move || -> Result<(BTreeMap<String, Seen>, SyncStats), Error> {
-            let key = format!("{INDEX_PREFIX}{}", id.hex());
-            let previous: BTreeMap<String, Seen> = store
-                .read()?
-                .kv_get(&key)?
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            let (index, stats) = sync_dir(&src, &dest_for_task, &excludes, &follow, &previous)?;
-            if index != previous {
-                let bytes = serde_json::to_vec(&index).map_err(|e| Error::Key(e.to_string()))?;
-                let mut txn = store.write()?;
-                txn.kv_put(&key, &bytes)?;
-                txn.commit()?;
-            }
+            let previous = copy.load_index(&store)?;
+            let (index, stats) = sync_dir(&src, &copy.dir, &excludes, &follow, &previous)?;
+            copy.save_index(&store, &index, &previous)?;
             Ok((index, stats))
         },
     )
@@ -413,7 +449,7 @@ fn sync_dir(
     Ok((index, stats))
 }
 
-pub(crate) fn set_mtime(path: &Path, meta: &fs::Metadata) {
+fn set_mtime(path: &Path, meta: &fs::Metadata) {
     let mtime = filetime_of(meta);
     if let Ok(f) = fs::File::open(path) {
         let _ = f.set_times(fs::FileTimes::new().set_modified(mtime).set_accessed(mtime));

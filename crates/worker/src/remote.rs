@@ -21,7 +21,7 @@ use hearth_core::Digest;
 use hearth_graph::op::LocalSource;
 use hearth_solver::Job;
 
-use crate::context::{ContextFilter, ContextView, Decision, INDEX_PREFIX, Seen, SyncStats};
+use crate::context::{ContextFilter, ContextView, Decision, Seen, SyncStats, SyncedCopy};
 use crate::{Error, Host, Ref};
 
 /// One entry of a client's context listing.
@@ -97,14 +97,9 @@ pub(crate) async fn sync(
     job: &Job,
 ) -> Result<Ref, Error> {
     let id = Digest::of(format!("remote\0{}\0{}", remote.id, source.name).as_bytes());
-    let dest = host.store.root().join("v1").join("contexts").join(id.hex());
-    let key = format!("{INDEX_PREFIX}{}", id.hex());
-    let previous: BTreeMap<String, Seen> = host
-        .store
-        .read()?
-        .kv_get(&key)?
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let copy = SyncedCopy::new(host, &id);
+    let dest = copy.dir.clone();
+    let previous = copy.load_index(&host.store)?;
     let wanted = select(
         &remote.entries,
         &source.exclude_patterns,
@@ -145,12 +140,7 @@ pub(crate) async fn sync(
         );
         let _ = fs::remove_dir_all(&incoming_for_task);
         let (index, stats) = applied?;
-        if index != previous {
-            let bytes = serde_json::to_vec(&index).map_err(|e| Error::Key(e.to_string()))?;
-            let mut txn = store.write()?;
-            txn.kv_put(&key, &bytes)?;
-            txn.commit()?;
-        }
+        copy.save_index(&store, &index, &previous)?;
         Ok::<_, Error>((index, stats))
     })
     .await
