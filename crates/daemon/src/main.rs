@@ -197,14 +197,7 @@ fn gc_rules(
     if !worker.gc.is_enabled() {
         return Vec::new();
     }
-    // The root may not exist yet; its nearest existing parent is on the same disk.
-    let probe = root
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(std::path::Path::new("/"));
-    let total = rustix::fs::statvfs(probe)
-        .map(|s| s.f_blocks.saturating_mul(s.f_frsize))
-        .unwrap_or(0);
+    let total = hearth_engine::gc::disk_size(root);
     worker
         .gc_policies(total)
         .iter()

@@ -271,6 +271,18 @@ fn keep_bytes(total: u64, free: u64, rule: &PruneRule) -> u64 {
     keep.max(rule.reserved_space)
 }
 
+/// The size of the disk that holds `path` (or would, for a root not made yet: its nearest
+/// existing parent is on the same disk); 0 if unknown. Percentages in policies are of it.
+pub fn disk_size(path: &Path) -> u64 {
+    let probe = path
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    rustix::fs::statvfs(probe)
+        .map(|s| s.f_blocks.saturating_mul(s.f_frsize))
+        .unwrap_or(0)
+}
+
 fn free_bytes(path: &Path) -> u64 {
     rustix::fs::statvfs(path)
         .map(|s| s.f_bavail.saturating_mul(s.f_frsize))

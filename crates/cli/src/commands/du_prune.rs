@@ -95,16 +95,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn total_disk(path: &std::path::Path) -> u64 {
-    let probe = path
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(std::path::Path::new("/"));
-    rustix::fs::statvfs(probe)
-        .map(|s| s.f_blocks.saturating_mul(s.f_frsize))
-        .unwrap_or(0)
-}
-
 pub(crate) fn du(global: &GlobalArgs, args: &DuArgs) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     let (records, metadata) = runtime.block_on(async {
@@ -204,7 +194,7 @@ pub(crate) fn prune(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<Exi
         if let Some(mut client) = daemon(global).await? {
             // Percentages resolve against this machine's disk under the default root: the
             // daemon's, for a unix socket.
-            let rule = args.rule(total_disk(std::path::Path::new(
+            let rule = args.rule(hearth_engine::gc::disk_size(std::path::Path::new(
                 hearth_engine::DEFAULT_ROOT,
             )))?;
             let request = PruneRequest {
@@ -224,7 +214,7 @@ pub(crate) fn prune(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<Exi
             return Ok::<_, anyhow::Error>(hearth_api::prune_from_wire(&answer));
         }
         let settings = engine::settings(global)?;
-        let rule = args.rule(total_disk(&settings.options.root))?;
+        let rule = args.rule(hearth_engine::gc::disk_size(&settings.options.root))?;
         let engine = std::sync::Arc::new(engine::open(settings).await?);
         let dry_run = args.dry_run;
         let report = tokio::task::spawn_blocking(move || {
