@@ -53,6 +53,8 @@ pub fn spec_from_request(
         allow_network_host: request.allow_network_host,
         allow_insecure: request.allow_insecure,
         outputs: request.exports.iter().map(output_of).collect(),
+        cache_to: request.cache_to.iter().map(|c| c.raw.clone()).collect(),
+        cache_from: request.cache_from.iter().map(|c| c.raw.clone()).collect(),
     }
 }
 
@@ -135,6 +137,16 @@ pub fn request_from_spec(
         allow_insecure: spec.allow_insecure,
         exports,
         remote: None,
+        cache_from: spec
+            .cache_from
+            .iter()
+            .map(|raw| hearth_engine::cache::parse_cache_import(raw).map_err(SpecError))
+            .collect::<Result<_, _>>()?,
+        cache_to: spec
+            .cache_to
+            .iter()
+            .map(|raw| hearth_engine::cache::parse_cache_export(raw).map_err(SpecError))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -217,12 +229,23 @@ mod tests {
                 },
             ],
             remote: None,
+            cache_from: vec![
+                hearth_engine::cache::parse_cache_import("127.0.0.1:5000/cache:a").unwrap(),
+            ],
+            cache_to: vec![
+                hearth_engine::cache::parse_cache_export(
+                    "type=registry,ref=127.0.0.1:5000/cache:a,mode=max",
+                )
+                .unwrap(),
+            ],
         };
         let spec = spec_from_request(&request, "Dockerfile", "FROM scratch\n");
         assert_eq!(spec.secret_ids, vec!["token"]);
         let back = request_from_spec(&spec, options.build_platform.clone()).unwrap();
         assert_eq!(back.options, options);
         assert_eq!(back.exports, request.exports);
+        assert_eq!(back.cache_from, request.cache_from);
+        assert_eq!(back.cache_to, request.cache_to);
         assert!(back.allow_network_host);
         assert!(matches!(
             &back.dockerfile,

@@ -9,7 +9,7 @@ mod support;
 use std::path::Path;
 
 use hearth_testkit::Hearthd;
-use support::{Env, image_digest};
+use support::{Env, image_digest, info_value};
 
 const SECRET: &str = "daemon-s3cret-value";
 
@@ -176,23 +176,6 @@ fn eight_clients_at_once_share_one_run_of_their_common_step() {
     let verify = env.hearth_ok(&root, &["debug", "verify"]);
     let said = String::from_utf8_lossy(&verify.stdout);
     assert!(said.trim_end().ends_with("ok"), "{said}");
-}
-
-/// A number from `hearth debug info` against the daemon.
-fn info_value(env: &Env, addr: &str, field: &str) -> u64 {
-    let out = env.hearth_ok(
-        &env.work.path().join("unused"),
-        &["debug", "info", &format!("--addr={addr}")],
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        text.contains(&format!("Engine:           daemon at {addr}")),
-        "{text}"
-    );
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in {text}"))
 }
 
 #[test]

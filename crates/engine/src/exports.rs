@@ -103,12 +103,20 @@ impl ExportKind {
     }
 }
 
+/// What every image output of a build shares besides the plan.
+pub(crate) struct ImageSettings<'a> {
+    /// `SOURCE_DATE_EPOCH`.
+    pub(crate) epoch: Option<i64>,
+    /// Extra config fields (an inline cache).
+    pub(crate) config_extra: &'a [(String, String)],
+}
+
 pub(crate) async fn write_all(
     host: &Host,
     layers: &[LayerId],
     plan: &BuildPlan,
     exports: &[Export],
-    epoch: Option<i64>,
+    settings: &ImageSettings<'_>,
     events: &EventSender,
     streams: Option<&Arc<dyn OutputStreams>>,
 ) -> Result<Option<Image>, EngineError> {
@@ -143,8 +151,9 @@ pub(crate) async fn write_all(
                     MediaTypes::Docker
                 },
                 created: created.clone(),
-                epoch,
+                epoch: settings.epoch,
                 rewrite_timestamp: export.format.rewrite_timestamp,
+                config_extra: settings.config_extra.to_vec(),
             };
             // Outputs with the same encoding share one assembled image.
             let image = match images.iter().find(|(o, _)| *o == options) {

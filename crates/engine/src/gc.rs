@@ -90,6 +90,7 @@ pub struct PruneReport {
 
 enum Item {
     Cache(Digest),
+    Imported(Digest),
     Dir(PathBuf, Option<String>),
 }
 
@@ -173,6 +174,28 @@ fn entries(host: &Host, protect: &Protected) -> Result<Vec<Entry>, EngineError> 
         });
     }
     drop(txn);
+    // Results an imported cache offers take no disk until a build fetches them; they are
+    // listed (and pruned) like the store's own.
+    for record in hearth_worker::imported::list(store)? {
+        out.push(Entry {
+            record: UsageRecord {
+                id: record.key.to_string(),
+                kind: "regular".into(),
+                size: 0,
+                created: record.imported,
+                last_used: record.imported,
+                description: format!(
+                    "{}: {} (imported from {}, not downloaded)",
+                    record.kind,
+                    record.description,
+                    record.origin.describe()
+                ),
+                in_use: protect.keys.contains(&record.key),
+                shared: false,
+            },
+            item: Item::Imported(record.key),
+        });
+    }
     for (dir, kind, prefix) in [
         (host.contexts_dir(), "source.local", "context"),
         (store.cache_mounts_dir(), "exec.cachemount", "cachemount"),
@@ -412,6 +435,9 @@ fn remove(store: &Store, removed: &[Entry], protect: &Protected) -> Result<u64, 
         match &entry.item {
             Item::Cache(key) => {
                 txn.delete::<Cache>(key)?;
+            }
+            Item::Imported(key) => {
+                txn.kv_delete(&hearth_worker::imported::record_key(key))?;
             }
             Item::Dir(_, Some(index)) => {
                 txn.kv_delete(index)?;

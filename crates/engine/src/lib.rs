@@ -5,6 +5,7 @@
 //! with the worker, and writes the requested outputs with the exporter. The CLI drives it
 //! directly (embedded mode); the daemon will drive the same type.
 
+pub mod cache;
 mod client_output;
 mod distribution;
 mod docker_api;
@@ -88,6 +89,10 @@ pub struct BuildRequest {
     /// Set when the client is elsewhere (hearthd): `context` is then only a name, the
     /// files, `.dockerignore`, secrets and file outputs go through this.
     pub remote: Option<RemoteClient>,
+    /// `--cache-from`, in order: earlier sources win for a key several know.
+    pub cache_from: Vec<cache::CacheImport>,
+    /// `--cache-to`.
+    pub cache_to: Vec<cache::CacheExport>,
 }
 
 /// What a successful build produced.
@@ -185,8 +190,10 @@ impl Engine {
         };
         internal_done(&events, definition_step);
 
+        check_cache_paths(&request)?;
         let plan = self.plan(&text, &file_name, options, &events).await?;
         let definition = Arc::new(plan.definition.clone());
+        self.import_caches(&request.cache_from, &events).await;
         let session = Session {
             locals: BTreeMap::from([(
                 "context".to_owned(),
@@ -204,9 +211,9 @@ impl Engine {
             allow_insecure: request.allow_insecure,
         };
         let worker = Arc::new(BuildWorker::new(Arc::clone(&self.host), session));
-        let solver = Solver::new(worker);
-        let result = solver
-            .solve(
+        let solver = Solver::new(Arc::clone(&worker));
+        let solved = solver
+            .solve_keyed(
                 Arc::clone(&definition),
                 &SolveOptions {
                     max_parallelism: self.max_parallelism,
@@ -216,6 +223,7 @@ impl Engine {
             )
             .await
             .map_err(|e| EngineError::step(e, &definition, &text, &file_name))?;
+        let result = solved.output;
         let layers = match &result {
             None => Vec::new(),
             Some(Ref::Layers(l)) => l.as_ref().clone(),
@@ -226,16 +234,36 @@ impl Engine {
             }
         };
         let epoch = source_date_epoch(&request.options)?;
+        let solved_build = cache::SolvedBuild {
+            definition: &definition,
+            keys: &solved.keys,
+            root_layers: &layers,
+            content_keys: worker.content_keys(),
+        };
+        let config_extra = if request
+            .cache_to
+            .iter()
+            .any(|c| c.target == cache::CacheTarget::Inline)
+        {
+            vec![cache::inline_field(&self.host, &solved_build)?]
+        } else {
+            Vec::new()
+        };
         let image = exports::write_all(
             &self.host,
             &layers,
             &plan,
             &request.exports,
-            epoch,
+            &exports::ImageSettings {
+                epoch,
+                config_extra: &config_extra,
+            },
             &events,
             request.remote.as_ref().map(|r| &r.outputs),
         )
         .await?;
+        self.export_caches(&solved_build, &request.cache_to, &events)
+            .await?;
         Ok(BuildOutcome {
             image,
             warnings: plan.warnings.clone(),
@@ -270,6 +298,28 @@ impl Engine {
             }))
         })
     }
+}
+
+/// Local cache directories are paths on the engine's machine: through hearthd they would
+/// be the daemon's files, written as root, so only embedded builds use them.
+fn check_cache_paths(request: &BuildRequest) -> Result<(), EngineError> {
+    if request.remote.is_none() {
+        return Ok(());
+    }
+    let local_to = request
+        .cache_to
+        .iter()
+        .any(|c| matches!(c.target, cache::CacheTarget::Local { .. }));
+    let local_from = request
+        .cache_from
+        .iter()
+        .any(|c| matches!(c.source, cache::CacheSource::Local { .. }));
+    if local_to || local_from {
+        return Err(EngineError::Input(
+            "type=local caches are not supported through hearthd yet (the directory would be the daemon's, not yours): use type=registry, or build without the daemon (hearth --root DIR build …)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The `SOURCE_DATE_EPOCH` build argument, which BuildKit takes as the image's creation

@@ -28,6 +28,9 @@ pub struct AssembleOptions {
     /// `rewrite-timestamp=true`: file modification times in new layer blobs are clamped
     /// to `epoch`.
     pub rewrite_timestamp: bool,
+    /// Extra top-level fields of the config (name, JSON value), such as an inline cache:
+    /// appended after the standard fields so that those keep their order.
+    pub config_extra: Vec<(String, String)>,
 }
 
 impl AssembleOptions {
@@ -101,8 +104,9 @@ fn compression_name(c: Compression) -> &'static str {
     }
 }
 
-/// The blob of one layer in the wanted compression, exporting it the first time.
-fn layer_blob(
+/// The blob of one layer in the wanted compression, exporting (and compressing) it the
+/// first time only: later calls, for images or cache exports, reuse the recorded blob.
+pub fn layer_blob(
     store: &Store,
     id: &LayerId,
     options: &AssembleOptions,
@@ -167,6 +171,27 @@ fn layer_blob(
         size,
         diff_id: exported.diff_id,
     })
+}
+
+/// Appends `"name":value` members to a serialized JSON object.
+fn append_fields(object: &mut Vec<u8>, fields: &[(String, String)]) {
+    if fields.is_empty() || object.last() != Some(&b'}') {
+        return;
+    }
+    object.pop();
+    for (name, value) in fields {
+        if object.last() != Some(&b'{') {
+            object.push(b',');
+        }
+        object.extend_from_slice(
+            serde_json::to_string(name)
+                .unwrap_or_else(|_| "\"\"".into())
+                .as_bytes(),
+        );
+        object.push(b':');
+        object.extend_from_slice(value.as_bytes());
+    }
+    object.push(b'}');
 }
 
 /// Makes the history agree with the layers: BuildKit adds empty entries in front when
@@ -249,10 +274,11 @@ pub fn assemble(
         &created,
         options.epoch,
     );
-    let config_bytes = serde_json::to_vec(&config).map_err(|source| ExportError::Json {
+    let mut config_bytes = serde_json::to_vec(&config).map_err(|source| ExportError::Json {
         what: "image config",
         source,
     })?;
+    append_fields(&mut config_bytes, &options.config_extra);
     let config_digest = store.put_blob(&config_bytes)?;
     let media_type = options.media_types.manifest();
     let manifest = ManifestDoc {

@@ -15,7 +15,7 @@ pub mod filesystem;
 mod layout;
 mod mediatypes;
 
-pub use assemble::{AssembleOptions, Image, LayerDescriptor, assemble};
+pub use assemble::{AssembleOptions, Image, LayerDescriptor, assemble, layer_blob};
 pub use error::ExportError;
 pub use layout::{write_docker_archive, write_oci_archive, write_oci_dir};
 pub use mediatypes::MediaTypes;

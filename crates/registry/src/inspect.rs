@@ -116,3 +116,53 @@ impl Client {
         })
     }
 }
+
+/// One image manifest and its config blob, whatever the config is (an image config, or
+/// the config of an artifact such as a build cache).
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    /// The repository (`registry/path`), for fetching the layers later.
+    pub repository: String,
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The manifest.
+    pub manifest: crate::manifest::Manifest,
+    /// The config blob, digest-verified.
+    pub config: Vec<u8>,
+}
+
+impl Client {
+    /// Fetches `reference`'s image manifest and its config blob, without interpreting the
+    /// config (no platform check). An index is refused: artifacts such as caches are
+    /// single manifests.
+    pub async fn fetch_manifest_with_config(
+        &self,
+        reference: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let parsed = ImageReference::parse(reference)?;
+        let name = parsed.to_string();
+        let repo = Repository::new(
+            self.config(),
+            parsed.registry.clone(),
+            parsed.repository.clone(),
+        );
+        let top = self
+            .fetch_manifest(&repo, &parsed.object(), parsed.digest, None, &name)
+            .await?;
+        match top.document {
+            ManifestDocument::Manifest(manifest) => {
+                let config = self.fetch_config(&repo, &manifest.config, &name).await?;
+                Ok(FetchedManifest {
+                    repository: repo.name(),
+                    digest: top.digest,
+                    manifest: *manifest,
+                    config,
+                })
+            }
+            ManifestDocument::Index(_) => Err(RegistryError::Unsupported {
+                reference: name,
+                detail: "it is an index; expected a single manifest".to_owned(),
+            }),
+        }
+    }
+}

@@ -43,7 +43,7 @@ pub use config::{HostConfig, RegistryConfig};
 pub use credentials::{CredentialSource, Credentials, NoCredentials, StaticCredentials};
 pub use endpoint::{DOCKER_HUB, DOCKER_HUB_API_HOST, Endpoint, Scheme};
 pub use error::{Attempt, ErrorKind, RegistryError, Tried};
-pub use inspect::{Inspected, InspectedImage, Inspection};
+pub use inspect::{FetchedManifest, Inspected, InspectedImage, Inspection};
 pub use manifest::{Descriptor, Index, MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, Manifest, media_type};
 pub use platform::{PlatformMatcher, available_platforms};
 pub use push::{BlobOutcome, BlobSource, PushBlob, PushEvent, PushImage, PushOptions, PushReport};

@@ -54,6 +54,15 @@ pub struct SolveOptions {
     pub max_parallelism: usize,
 }
 
+/// What a solve produced.
+#[derive(Debug)]
+pub struct Solved<O> {
+    /// The root's result (`None` for an empty graph).
+    pub output: Option<O>,
+    /// The cache key of every node whose key was computed, by node digest.
+    pub keys: HashMap<Digest, CacheKey>,
+}
+
 /// Solves definitions with one worker.
 pub struct Solver<W: Worker> {
     worker: Arc<W>,
@@ -95,8 +104,25 @@ impl<W: Worker> Solver<W> {
         events: EventSender,
         cancel: CancellationToken,
     ) -> Result<Option<W::Output>, SolveError> {
+        self.solve_keyed(definition, options, events, cancel)
+            .await
+            .map(|solved| solved.output)
+    }
+
+    /// Like [`solve`](Self::solve), and also returns the cache key of every node whose key
+    /// was computed (what a cache export needs to know).
+    pub async fn solve_keyed(
+        &self,
+        definition: Arc<Definition>,
+        options: &SolveOptions,
+        events: EventSender,
+        cancel: CancellationToken,
+    ) -> Result<Solved<W::Output>, SolveError> {
         let Some(root) = definition.root() else {
-            return Ok(None);
+            return Ok(Solved {
+                output: None,
+                keys: HashMap::new(),
+            });
         };
         let build = Arc::new(Build {
             worker: Arc::clone(&self.worker),
@@ -114,12 +140,22 @@ impl<W: Worker> Solver<W> {
         } else {
             report_skipped(&build).await;
         }
+        let keys: HashMap<Digest, CacheKey> = lock(&build.keys)
+            .iter()
+            .filter_map(|(vertex, f)| match f.peek() {
+                Some(Ok(key)) => Some((*vertex, *key)),
+                _ => None,
+            })
+            .collect();
         // Memoized futures that were never driven to the end hold the build (and with it
         // the event sender) alive; dropping them lets the progress stream end once the
         // cancelled tasks have stopped.
         lock(&build.results).clear();
         lock(&build.keys).clear();
-        outcome.map(Some)
+        outcome.map(|output| Solved {
+            output: Some(output),
+            keys,
+        })
     }
 
     /// The worker.
@@ -208,7 +244,7 @@ async fn report_skipped<W: Worker>(build: &Arc<Build<W>>) {
             continue;
         }
         let ctx = NodeCtx::new(vertex, node, metadata, &definition);
-        if let Ok(Some(_)) = build.worker.load(ctx, key).await {
+        if build.worker.probe(ctx, key).await {
             let name = vertex_name(build, &vertex);
             build.events.send(Event::Cached { vertex, name });
         }
@@ -253,13 +289,30 @@ async fn compute_key<W: Worker>(
                         output: input.output,
                     },
                     InputKeyMode::Content => {
-                        let out = output_of(build, *input).await?;
-                        let digest = build
-                            .worker
-                            .content_key(ctx, index, &out)
-                            .await
-                            .map_err(|e| fail(build, vertex, e))?;
-                        KeyInput::Content(digest)
+                        let input_key = key(build, input.node).await?;
+                        // An input that bypasses the cache makes a new result under its old
+                        // key, so what was known for that key says nothing about it.
+                        let input_reruns = build
+                            .definition
+                            .metadata(&input.node)
+                            .is_some_and(|m| m.ignore_cache);
+                        let known = if input_reruns {
+                            None
+                        } else {
+                            build.worker.known_content_key(&ctx, index, input_key)
+                        };
+                        if let Some(known) = known {
+                            // The input's result is then only needed if this node runs.
+                            KeyInput::Content(known)
+                        } else {
+                            let out = output_of(build, *input).await?;
+                            let digest = build
+                                .worker
+                                .content_key(ctx, index, input_key, &out)
+                                .await
+                                .map_err(|e| fail(build, vertex, e))?;
+                            KeyInput::Content(digest)
+                        }
                     }
                 })
             }

@@ -89,12 +89,25 @@ pub trait Worker: Send + Sync + 'static {
     /// How input `index` of `node` enters the node's cache key.
     fn input_key_mode(&self, node: &NodeCtx<'_>, index: usize) -> InputKeyMode;
 
+    /// The content digest of what `node` reads from its input `index`, already known
+    /// from the input's cache key `input_key` (remembered from an earlier build, or
+    /// imported with a remote cache), so that the input's result need not be loaded.
+    fn known_content_key(
+        &self,
+        _node: &NodeCtx<'_>,
+        _index: usize,
+        _input_key: CacheKey,
+    ) -> Option<Digest> {
+        None
+    }
+
     /// The content digest of what `node` reads from its input `index`, whose result
-    /// is `input`.
+    /// is `input` and whose cache key is `input_key`.
     fn content_key<'a>(
         &'a self,
         node: NodeCtx<'a>,
         index: usize,
+        input_key: CacheKey,
         input: &'a Self::Output,
     ) -> BoxFuture<'a, Result<Digest, WorkerError>>;
 
@@ -107,6 +120,12 @@ pub trait Worker: Send + Sync + 'static {
         node: NodeCtx<'a>,
         key: CacheKey,
     ) -> BoxFuture<'a, Result<Option<Vec<Self::Output>>, WorkerError>>;
+
+    /// Whether `load` would find outputs for `key`, without fetching anything a load
+    /// would (a result held by a remote cache is not downloaded to answer this).
+    fn probe<'a>(&'a self, node: NodeCtx<'a>, key: CacheKey) -> BoxFuture<'a, bool> {
+        Box::pin(async move { matches!(self.load(node, key).await, Ok(Some(_))) })
+    }
 
     /// Runs `node` on its inputs' results and records the outputs under `key`.
     fn exec<'a>(

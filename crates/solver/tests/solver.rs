@@ -57,6 +57,7 @@ impl Worker for CountingWorker {
         &'a self,
         _node: NodeCtx<'a>,
         _index: usize,
+        _input_key: CacheKey,
         input: &'a String,
     ) -> BoxFuture<'a, Result<Digest, WorkerError>> {
         // Only the first character of an input "matters" to the readers in this test.

@@ -57,6 +57,11 @@ impl CacheMounts {
         Arc::clone(locks.entry(id.to_owned()).or_default())
     }
 
+    /// Where cache `id` lives; its name is what cache exports call the mount.
+    pub(crate) fn dir_for(&self, id: &str) -> PathBuf {
+        self.root.join(Digest::of(id.as_bytes()).hex())
+    }
+
     /// The directory for cache `id`, created (from `seed` when given) on first use.
     pub(crate) async fn acquire(
         &self,
@@ -64,7 +69,7 @@ impl CacheMounts {
         sharing: CacheSharing,
         seed: Option<&Path>,
     ) -> Result<CacheMountGuard, Error> {
-        let dir = self.root.join(Digest::of(id.as_bytes()).hex());
+        let dir = self.dir_for(id);
         let (lock, path, throwaway) = match sharing {
             CacheSharing::Shared => (None, dir, false),
             CacheSharing::Locked => (Some(self.lock_for(id).lock_owned().await), dir, false),

@@ -22,6 +22,43 @@ use crate::{Error, Host, Ref};
 /// Store key prefix of remembered layer-result digests.
 const MEMO_PREFIX: &str = "content-sum/v1/";
 
+/// Store key prefix of digests remembered by the input's cache key: they let a later
+/// build (or another machine, through an exported cache) key a step that copies from a
+/// stage without loading that stage's result.
+pub(crate) const KEY_MEMO_PREFIX: &str = "content-by-key/v1/";
+
+/// The id of the digest of what `node` reads from input `index` whose cache key is
+/// `input_key` (without the store prefix).
+pub(crate) fn key_memo_id(node: &NodeCtx<'_>, index: usize, input_key: &Digest) -> String {
+    let text = format!("{input_key}\0{:?}", selections(node, index));
+    Digest::of(text.as_bytes()).hex().to_owned()
+}
+
+/// Whether an input's cache key determines its content. It does for every result the
+/// store keeps by key; it does not for the build context and downloads, whose keys name
+/// where they come from, not what they hold.
+pub(crate) fn key_pins_content(node: &NodeCtx<'_>, index: usize) -> bool {
+    !matches!(
+        node.input_node(index).map(|n| &n.op),
+        Some(Op::Source(
+            hearth_graph::op::SourceOp::Local(_) | hearth_graph::op::SourceOp::Http(_)
+        )) | None
+    )
+}
+
+/// The remembered digest for `memo_id`, if any.
+pub(crate) fn remembered(host: &Host, memo_id: &str) -> Result<Option<Digest>, Error> {
+    Ok(host
+        .store
+        .read()?
+        .kv_get(&format!("{KEY_MEMO_PREFIX}{memo_id}"))?
+        .and_then(|bytes| {
+            std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.parse::<Digest>().ok())
+        }))
+}
+
 /// What `node` reads from input `index`: (path, selection options) pairs.
 fn selections(node: &NodeCtx<'_>, index: usize) -> Vec<(String, ChecksumOptions)> {
     let index = u32::try_from(index).ok();
@@ -69,13 +106,16 @@ fn combine(
     Ok(Digest::of(parts.as_bytes()))
 }
 
-/// The content digest of what `node` reads from its input `index`, whose result is `input`.
+/// The content digest of what `node` reads from its input `index`, whose result is `input`
+/// and whose key is `input_key`.
 pub(crate) async fn content_key(
     host: &Host,
     node: &NodeCtx<'_>,
     index: usize,
+    input_key: &Digest,
     input: &Ref,
 ) -> Result<Digest, Error> {
+    let by_key = key_pins_content(node, index).then(|| key_memo_id(node, index, input_key));
     let selections = selections(node, index);
     match input {
         Ref::Context(view) => {
@@ -101,6 +141,9 @@ pub(crate) async fn content_key(
                     .ok()
                     .and_then(|s| s.parse::<Digest>().ok())
             {
+                if let Some(id) = &by_key {
+                    remember(host, id, &digest)?;
+                }
                 return Ok(digest);
             }
             let scratch = host.scratch_dir("checksum")?;
@@ -119,8 +162,28 @@ pub(crate) async fn content_key(
             let digest = digest??;
             let mut txn = host.store.write()?;
             txn.kv_put(&memo_key, digest.to_string().as_bytes())?;
+            if let Some(id) = &by_key {
+                txn.kv_put(
+                    &format!("{KEY_MEMO_PREFIX}{id}"),
+                    digest.to_string().as_bytes(),
+                )?;
+            }
             txn.commit()?;
             Ok(digest)
         }
     }
+}
+
+/// Remembers `digest` under `memo_id` unless it is already known.
+pub(crate) fn remember(host: &Host, memo_id: &str, digest: &Digest) -> Result<(), Error> {
+    if remembered(host, memo_id)?.as_ref() == Some(digest) {
+        return Ok(());
+    }
+    let mut txn = host.store.write()?;
+    txn.kv_put(
+        &format!("{KEY_MEMO_PREFIX}{memo_id}"),
+        digest.to_string().as_bytes(),
+    )?;
+    txn.commit()?;
+    Ok(())
 }

@@ -199,6 +199,7 @@ async fn run_mounted(
                     }
                     None => (None, None),
                 };
+                restore_imported_mount(host, id).await?;
                 let guard = host
                     .cache_mounts
                     .acquire(id, *sharing, seed.as_deref())
@@ -381,4 +382,35 @@ fn create_workdir(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), Er
         }
     }
     Ok(())
+}
+
+/// Fills a cache mount that does not exist yet from an imported cache that carried it.
+async fn restore_imported_mount(host: &Host, id: &str) -> Result<(), Error> {
+    let dir = host.cache_mounts.dir_for(id);
+    if dir.exists() {
+        return Ok(());
+    }
+    let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(());
+    };
+    let staging = dir.with_extension(format!("restore-{}", crate::random_id()));
+    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    let restored = crate::imported::restore_mount(host, &name, &staging).await;
+    match restored {
+        Ok(true) => {
+            if std::fs::rename(&staging, &dir).is_err() {
+                // Another step made the directory first; theirs is as good.
+                let _ = std::fs::remove_dir_all(&staging);
+            }
+            Ok(())
+        }
+        Ok(false) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(e)
+        }
+    }
 }

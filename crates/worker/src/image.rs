@@ -19,7 +19,7 @@ use crate::{Error, Host, Ref, records};
 const BLOB_INDEX: &str = "layer-by-blob/";
 
 /// The layer unpacked from `blob`, if there is one.
-fn layer_for_blob(host: &Host, blob: &Digest) -> Result<Option<LayerId>, Error> {
+pub(crate) fn layer_for_blob(host: &Host, blob: &Digest) -> Result<Option<LayerId>, Error> {
     let txn = host.store.read()?;
     let Some(bytes) = txn.kv_get(&format!("{BLOB_INDEX}{blob}"))? else {
         return Ok(None);
@@ -105,35 +105,51 @@ pub async fn download_blob(
     Ok(true)
 }
 
+/// Unpacks stored blob `blob` (a tar, compressed or not) into `target`, keeping
+/// whiteouts in overlay form; returns the digest of the uncompressed tar.
+pub(crate) fn unpack_blob_into(
+    store: &hearth_store::Store,
+    blob: &Digest,
+    target: &std::path::Path,
+) -> Result<Digest, Error> {
+    let reader = store.open_blob(blob)?;
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    let mut header = [0u8; 512];
+    let n =
+        read_up_to(&mut reader, &mut header).map_err(|e| Error::io(&store.blob_path(blob), e))?;
+    let head = &header[..n];
+    let format = detect_archive(head).unwrap_or(hearth_layer::ArchiveFormat::Tar);
+    let chained = std::io::Cursor::new(head.to_vec()).chain(reader);
+    let tar = decompressed(chained, format)?;
+    let mut hashing = HashingReader::new(tar);
+    apply_layer(
+        &mut hashing,
+        target,
+        &ApplyOptions {
+            whiteouts: WhiteoutMode::Overlay,
+            ..ApplyOptions::default()
+        },
+    )?;
+    // Consume the rest (tar padding) so the digest covers the whole stream.
+    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io(target, e))?;
+    Ok(hashing.finish())
+}
+
 /// Unpacks a stored layer blob into a new layer directory and records both, so the
 /// exporter can reuse the original compressed blob.
-async fn unpack(host: &Host, blob: &Digest, media_type: &str, size: u64) -> Result<LayerId, Error> {
+pub(crate) async fn unpack(
+    host: &Host,
+    blob: &Digest,
+    media_type: &str,
+    size: u64,
+) -> Result<LayerId, Error> {
     let store = host.store.clone();
     let blob = *blob;
     let pending = store.new_layer()?;
     let diff = pending.diff_dir();
     let (pending, diff_id) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
-        let reader = store.open_blob(&blob)?;
-        let mut reader = BufReader::with_capacity(1 << 20, reader);
-        let mut header = [0u8; 512];
-        let n = read_up_to(&mut reader, &mut header)
-            .map_err(|e| Error::io(&store.blob_path(&blob), e))?;
-        let head = &header[..n];
-        let format = detect_archive(head).unwrap_or(hearth_layer::ArchiveFormat::Tar);
-        let chained = std::io::Cursor::new(head.to_vec()).chain(reader);
-        let tar = decompressed(chained, format)?;
-        let mut hashing = HashingReader::new(tar);
-        apply_layer(
-            &mut hashing,
-            &diff,
-            &ApplyOptions {
-                whiteouts: WhiteoutMode::Overlay,
-                ..ApplyOptions::default()
-            },
-        )?;
-        // Consume the rest (tar padding) so the digest covers the whole stream.
-        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io(&diff, e))?;
-        Ok((pending, hashing.finish()))
+        let diff_id = unpack_blob_into(&store, &blob, &diff)?;
+        Ok((pending, diff_id))
     })
     .await
     .map_err(|e| Error::Unsupported(format!("unpacking task failed: {e}")))??;

@@ -21,6 +21,7 @@ mod file;
 mod flights;
 mod http;
 mod image;
+pub mod imported;
 pub use image::download_blob;
 mod keys;
 mod records;
@@ -221,6 +222,12 @@ impl Host {
         self.store.root().join("v1").join("contexts")
     }
 
+    /// The directory of cache mount `id` (`RUN --mount=type=cache,id=…`), whether or not
+    /// it exists yet.
+    pub fn cache_mount_dir(&self, id: &str) -> PathBuf {
+        self.cache_mounts.dir_for(id)
+    }
+
     /// The registry client.
     pub fn registry(&self) -> &Client {
         &self.registry
@@ -264,6 +271,8 @@ pub struct BuildWorker {
     session: Session,
     /// This build's registration with the host's in-use table.
     build: u64,
+    /// Content digests by input key this build used, for cache exports.
+    content_keys: std::sync::Mutex<BTreeMap<String, Digest>>,
 }
 
 impl Drop for BuildWorker {
@@ -282,6 +291,45 @@ impl BuildWorker {
             host,
             session,
             build,
+            content_keys: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The content digests by input key (memo id, digest) this build computed or used,
+    /// which a cache export carries so that an importer can key `COPY --from` steps
+    /// without the stage's result.
+    pub fn content_keys(&self) -> Vec<(String, Digest)> {
+        let memos = match self.content_keys.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        memos.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    fn note_content_key(&self, memo_id: String, digest: Digest) {
+        let mut memos = match self.content_keys.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        memos.insert(memo_id, digest);
+    }
+
+    /// A cached result: the store's own, else an imported one, downloaded now.
+    async fn load_result(&self, key: &CacheKey) -> Result<Option<Ref>, Error> {
+        if let Some(found) = records::load(&self.host, key)? {
+            return Ok(Some(found));
+        }
+        if imported::get(&self.host, key)?.is_none() {
+            return Ok(None);
+        }
+        // Two builds needing the same import download it once.
+        let _flight = self.host.flights.acquire(*key).await;
+        if let Some(found) = records::load(&self.host, key)? {
+            return Ok(Some(found));
+        }
+        match imported::get(&self.host, key)? {
+            Some(record) => imported::materialize(&self.host, &record).await.map(Some),
+            None => Ok(None),
         }
     }
 
@@ -307,16 +355,36 @@ impl hearth_solver::Worker for BuildWorker {
         keys::input_mode(node, index)
     }
 
+    fn known_content_key(
+        &self,
+        node: &NodeCtx<'_>,
+        index: usize,
+        input_key: CacheKey,
+    ) -> Option<Digest> {
+        if !content::key_pins_content(node, index) {
+            return None;
+        }
+        let id = content::key_memo_id(node, index, &input_key);
+        let digest = content::remembered(&self.host, &id).ok().flatten()?;
+        self.note_content_key(id, digest);
+        Some(digest)
+    }
+
     fn content_key<'a>(
         &'a self,
         node: NodeCtx<'a>,
         index: usize,
+        input_key: CacheKey,
         input: &'a Ref,
     ) -> BoxFuture<'a, Result<Digest, WorkerError>> {
         async move {
-            content::content_key(&self.host, &node, index, input)
+            let digest = content::content_key(&self.host, &node, index, &input_key, input)
                 .await
-                .map_err(boxed)
+                .map_err(boxed)?;
+            if content::key_pins_content(&node, index) {
+                self.note_content_key(content::key_memo_id(&node, index, &input_key), digest);
+            }
+            Ok(digest)
         }
         .boxed()
     }
@@ -339,11 +407,25 @@ impl hearth_solver::Worker for BuildWorker {
             ) {
                 return Ok(None);
             }
-            let found = records::load(&self.host, &key).map_err(boxed)?;
+            let found = self.load_result(&key).await.map_err(boxed)?;
             if found.is_some() {
                 self.host.in_use.add(self.build, key);
             }
             Ok(found.map(|layers| vec![layers]))
+        }
+        .boxed()
+    }
+
+    fn probe<'a>(&'a self, node: NodeCtx<'a>, key: CacheKey) -> BoxFuture<'a, bool> {
+        async move {
+            if matches!(
+                node.node.op,
+                Op::Source(SourceOp::Local(_) | SourceOp::Http(_))
+            ) {
+                return false;
+            }
+            matches!(records::load(&self.host, &key), Ok(Some(_)))
+                || matches!(imported::get(&self.host, &key), Ok(Some(_)))
         }
         .boxed()
     }

@@ -80,3 +80,20 @@ pub(crate) fn image_digest(metadata: &Path) -> String {
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     doc["containerimage.digest"].as_str().unwrap().to_owned()
 }
+
+/// A number from `hearth debug info` against the daemon.
+pub(crate) fn info_value(env: &Env, addr: &str, field: &str) -> u64 {
+    let out = env.hearth_ok(
+        &env.work.path().join("unused"),
+        &["debug", "info", &format!("--addr={addr}")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!("Engine:           daemon at {addr}")),
+        "{text}"
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+}

@@ -155,6 +155,8 @@ pub(crate) fn request(context: &Path, exports: Vec<Export>) -> BuildRequest {
         allow_insecure: false,
         exports,
         remote: None,
+        cache_from: Vec::new(),
+        cache_to: Vec::new(),
     }
 }
 

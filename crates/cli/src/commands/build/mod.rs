@@ -50,6 +50,14 @@ pub(crate) struct Args {
     /// Output destination: `type=docker|oci|local|tar|image,dest=PATH[,…]`.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     outputs: Vec<String>,
+    /// Export the build cache: `type=registry,ref=REF|type=local,dest=DIR|type=inline`
+    /// `[,mode=min|max][,compression=…][,cache-mounts=true]`; a bare REF means type=registry.
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    cache_to: Vec<String>,
+    /// Import a build cache: `type=registry,ref=REF` (a cache or an image with an inline
+    /// cache) or `type=local,src=DIR`; a bare REF means type=registry. Repeatable, in order.
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    cache_from: Vec<String>,
     /// Shorthand for `--output=type=docker`: load the image into docker.
     #[arg(long)]
     load: bool,
@@ -170,6 +178,30 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     }
 
     let exports = exports(args)?;
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|raw| {
+            let mut export =
+                hearth_engine::cache::parse_cache_export(raw).map_err(|e| anyhow::anyhow!(e))?;
+            if let hearth_engine::cache::CacheTarget::Local { dest, .. } = &mut export.target {
+                *dest = std::path::absolute(&*dest)?;
+            }
+            Ok(export)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|raw| {
+            let mut import =
+                hearth_engine::cache::parse_cache_import(raw).map_err(|e| anyhow::anyhow!(e))?;
+            if let hearth_engine::cache::CacheSource::Local { src, .. } = &mut import.source {
+                *src = std::path::absolute(&*src)?;
+            }
+            Ok(import)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mode = if args.quiet || args.progress == "quiet" {
         None
     } else {
@@ -185,6 +217,8 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
             allow_insecure,
             exports,
             remote: None,
+            cache_from,
+            cache_to,
         },
         mode,
     })

@@ -134,30 +134,9 @@ fn parse_bool(key: &str, value: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// Splits `k=v,k="v,w"` as buildx's CSV reader does: commas separate fields unless quoted.
+/// Splits `k=v,k="v,w"` as buildx's CSV reader does (one reader for outputs and caches).
 fn split_csv(raw: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let mut fields = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for c in raw.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut current)),
-            c => current.push(c),
-        }
-    }
-    if quoted {
-        bail!("unterminated quote");
-    }
-    fields.push(current);
-    fields
-        .into_iter()
-        .filter(|f| !f.is_empty())
-        .map(|field| match field.split_once('=') {
-            Some((k, v)) => Ok((k.trim().to_ascii_lowercase(), v.to_owned())),
-            None => bail!("{field:?} is not KEY=VALUE"),
-        })
-        .collect()
+    hearth_engine::cache::spec::split_attrs(raw).map_err(|e| anyhow::anyhow!(e))
 }
 
 #[cfg(test)]
