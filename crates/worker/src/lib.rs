@@ -364,6 +364,9 @@ impl hearth_solver::Worker for BuildWorker {
         if !content::key_pins_content(node, index) {
             return None;
         }
+        // As with BuildKit's links between cache keys, results under one key are taken to
+        // be interchangeable: what was read from one stands for what another would give,
+        // even when the input's own result is not kept (a `mode=min` cache).
         let id = content::key_memo_id(node, index, &input_key);
         let digest = content::remembered(&self.host, &id).ok().flatten()?;
         self.note_content_key(id, digest);
