@@ -55,6 +55,9 @@ pub fn spec_from_request(
         outputs: request.exports.iter().map(output_of).collect(),
         cache_to: request.cache_to.iter().map(|c| c.raw.clone()).collect(),
         cache_from: request.cache_from.iter().map(|c| c.raw.clone()).collect(),
+        // Filled by the client, which reads and writes its own cache directories.
+        client_cache_sources: Vec::new(),
+        client_cache_dests: Vec::new(),
     }
 }
 

@@ -391,3 +391,110 @@ fn an_inline_cache_travels_in_the_pushed_image() {
         "min mode: the build stage is not needed either:\n{log}"
     );
 }
+
+fn blob_files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir.join("blobs").join("sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().strip_prefix(dir).unwrap().display().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_local_directory_cache_round_trips_between_two_daemons_through_their_clients() {
+    let env = Env::new();
+    let ctx = context(&env);
+    let dir = env.work.path().join("client-cache");
+    let a = Hearthd::start(
+        &env.work.path().join("root-a"),
+        &env.work.path().join("a.sock"),
+        Some(&env.config),
+    )
+    .unwrap_or_else(|e| panic!("the test needs hearthd: {e}"));
+    let b = Hearthd::start(
+        &env.work.path().join("root-b"),
+        &env.work.path().join("b.sock"),
+        Some(&env.config),
+    )
+    .unwrap_or_else(|e| panic!("the test needs hearthd: {e}"));
+    let out_a = env.work.path().join("out-a");
+    build(
+        &env,
+        &a.address(),
+        &ctx,
+        &[
+            format!("--cache-to=type=local,dest={},mode=max", dir.display()),
+            format!("--output=type=local,dest={}", out_a.display()),
+        ],
+    );
+    // The client wrote the directory: an OCI layout with one tag.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{index}");
+    assert_eq!(
+        entries[0]["annotations"]["org.opencontainers.image.ref.name"],
+        "latest"
+    );
+    assert!(!dir.join("hearth-cache-entry.json").exists());
+    let blobs_after_a = blob_files(&dir);
+
+    // B, empty, reads the client's directory: everything cached, nothing run, same files.
+    let out_b = env.work.path().join("out-b");
+    let log = build(
+        &env,
+        &b.address(),
+        &ctx,
+        &[
+            format!("--cache-from=type=local,src={}", dir.display()),
+            format!("--output=type=local,dest={}", out_b.display()),
+        ],
+    );
+    let cached = steps(&log, "CACHED");
+    for step in ["[build 3/3] RUN cat", "[stage-1 5/5] RUN cat /joined"] {
+        assert!(has_step(&cached, step), "{step} is CACHED:\n{log}");
+    }
+    assert_eq!(info_value(&env, &b.address(), "Containers run"), 0, "{log}");
+    assert_eq!(tree(&out_a), tree(&out_b), "the same result");
+
+    // A change, then B exports to the same directory: only new blobs arrive, the tag moves.
+    std::fs::write(ctx.join("app.txt"), "app v3\n").unwrap();
+    let log = build(
+        &env,
+        &b.address(),
+        &ctx,
+        &[
+            format!("--cache-from=type=local,src={}", dir.display()),
+            format!("--cache-to=type=local,dest={},mode=max", dir.display()),
+        ],
+    );
+    assert_eq!(info_value(&env, &b.address(), "Containers run"), 1, "{log}");
+    let new: Vec<String> = blob_files(&dir)
+        .difference(&blobs_after_a)
+        .cloned()
+        .collect();
+    // COPY app.txt and the final RUN's layers, the cache config and manifest.
+    assert_eq!(new.len(), 4, "new blobs {new:?}:\n{log}");
+    assert!(
+        log.contains("sent 2 of"),
+        "only the two new layers crossed the wire:\n{log}"
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+}

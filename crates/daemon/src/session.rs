@@ -69,6 +69,9 @@ struct Pending {
 struct Shared {
     out: Outbound,
     pending: Mutex<Pending>,
+    /// One transfer from the client at a time: the context sync and cache blobs a step
+    /// needs may ask at once, and the stream carries one file after another.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -162,6 +165,7 @@ struct Fetcher(Arc<Shared>);
 impl FileFetcher for Fetcher {
     fn fetch<'a>(&'a self, digests: Vec<Digest>, dir: &'a Path) -> FetchFuture<'a> {
         Box::pin(async move {
+            let _turn = self.0.fetching.lock().await;
             let (done, finished) = oneshot::channel();
             {
                 let mut pending = self.0.pending();
@@ -314,6 +318,7 @@ pub(crate) async fn run(
     let shared = Arc::new(Shared {
         out: out.clone(),
         pending: Mutex::new(Pending::default()),
+        fetching: tokio::sync::Mutex::new(()),
     });
     let cancel = CancellationToken::new();
     let dispatcher = {
@@ -379,6 +384,26 @@ async fn build(
         dockerignore: spec.dockerignore.clone(),
         outputs: Arc::new(Streams(Arc::clone(shared))),
         secrets: Arc::new(Secrets(Arc::clone(shared))),
+        cache_sources: spec
+            .client_cache_sources
+            .iter()
+            .map(|c| {
+                (
+                    c.cache_from as usize,
+                    (c.manifest.clone(), c.config.clone()),
+                )
+            })
+            .collect(),
+        cache_dests: spec
+            .client_cache_dests
+            .iter()
+            .map(|c| {
+                (
+                    c.cache_to as usize,
+                    c.present.iter().filter_map(|d| d.parse().ok()).collect(),
+                )
+            })
+            .collect(),
     });
 
     let (tx, mut rx) = mpsc::unbounded_channel();

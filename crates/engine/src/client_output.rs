@@ -23,6 +23,33 @@ enum Target {
         spool_path: PathBuf,
         dest: PathBuf,
     },
+    /// A cache directory: extracted like a directory output, then its `index.json` gets
+    /// the new tag (after every blob is in place).
+    CacheDir {
+        spool: fs::File,
+        spool_path: PathBuf,
+        dest: PathBuf,
+        tag: String,
+    },
+}
+
+fn spool_beside(dest: &Path) -> Result<(fs::File, PathBuf), EngineError> {
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)
+        .map_err(|e| EngineError::Input(format!("creating {}: {e}", parent.display())))?;
+    let spool_path = parent.join(format!(
+        ".{}.hearth-partial-{}.tar",
+        dest.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let spool = fs::File::create(&spool_path)
+        .map_err(|e| EngineError::Input(format!("creating {}: {e}", spool_path.display())))?;
+    Ok((spool, spool_path))
 }
 
 impl ClientOutput {
@@ -35,23 +62,7 @@ impl ClientOutput {
             | ExportKind::Tar { dest } => Target::Sink(Sink::open(dest)?),
             ExportKind::DockerLoad => Target::Sink(Sink::docker_load()?),
             ExportKind::Local { dest } | ExportKind::OciDir { dest } => {
-                let parent = dest
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                fs::create_dir_all(parent).map_err(|e| {
-                    EngineError::Input(format!("creating {}: {e}", parent.display()))
-                })?;
-                let spool_path = parent.join(format!(
-                    ".{}.hearth-partial-{}.tar",
-                    dest.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    std::process::id()
-                ));
-                let spool = fs::File::create(&spool_path).map_err(|e| {
-                    EngineError::Input(format!("creating {}: {e}", spool_path.display()))
-                })?;
+                let (spool, spool_path) = spool_beside(dest)?;
                 Target::Extract {
                     spool,
                     spool_path,
@@ -66,6 +77,19 @@ impl ClientOutput {
         };
         Ok(Self {
             target: Some(target),
+        })
+    }
+
+    /// Prepares a `--cache-to type=local,dest=DIR,tag=TAG` directory the daemon streams.
+    pub fn open_cache_dir(dest: &Path, tag: &str) -> Result<Self, EngineError> {
+        let (spool, spool_path) = spool_beside(dest)?;
+        Ok(Self {
+            target: Some(Target::CacheDir {
+                spool,
+                spool_path,
+                dest: dest.to_owned(),
+                tag: tag.to_owned(),
+            }),
         })
     }
 
@@ -87,6 +111,28 @@ impl ClientOutput {
                 let _ = fs::remove_file(&spool_path);
                 outcome.map(|()| Vec::new())
             }
+            Target::CacheDir {
+                spool,
+                spool_path,
+                dest,
+                tag,
+            } => {
+                drop(spool);
+                let outcome = extract_cache(&spool_path, &dest);
+                let _ = fs::remove_file(&spool_path);
+                outcome?;
+                let entry_path = dest.join(crate::cache::CLIENT_ENTRY_NAME);
+                let failed = |e: String| {
+                    EngineError::Input(format!("writing the cache to {}: {e}", dest.display()))
+                };
+                let entry: serde_json::Value = fs::read(&entry_path)
+                    .map_err(|e| failed(e.to_string()))
+                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| failed(e.to_string())))?;
+                crate::cache::merge_index(&dest, &entry, &tag)
+                    .map_err(|e| failed(e.to_string()))?;
+                let _ = fs::remove_file(&entry_path);
+                Ok(Vec::new())
+            }
         }
     }
 }
@@ -104,11 +150,75 @@ fn extract(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
     archive.unpack(dest).map_err(failed)
 }
 
+/// Extracts a streamed cache layout: only `oci-layout`, the index entry and
+/// `blobs/sha256/<hex>` files whose content matches their name, each written under a
+/// temporary name and renamed, so a directory never holds a partial or wrong blob.
+fn extract_cache(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
+    let failed =
+        |e: String| EngineError::Input(format!("writing the cache to {}: {e}", dest.display()));
+    fs::create_dir_all(dest.join("blobs").join("sha256")).map_err(|e| failed(e.to_string()))?;
+    let file = fs::File::open(tarball).map_err(|e| failed(e.to_string()))?;
+    let mut archive = tar::Archive::new(io::BufReader::new(file));
+    for entry in archive.entries().map_err(|e| failed(e.to_string()))? {
+        let mut entry = entry.map_err(|e| failed(e.to_string()))?;
+        let name = entry
+            .path()
+            .map_err(|e| failed(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
+        let expected: Option<hearth_core::Digest> = match name.strip_prefix("blobs/sha256/") {
+            Some(hex) => Some(
+                format!("sha256:{hex}")
+                    .parse()
+                    .map_err(|_| failed(format!("unexpected entry {name:?} from the daemon")))?,
+            ),
+            None if name == "oci-layout" || name == crate::cache::CLIENT_ENTRY_NAME => None,
+            None => return Err(failed(format!("unexpected entry {name:?} from the daemon"))),
+        };
+        let target = dest.join(&name);
+        let tmp = target.with_extension(format!("partial-{}", std::process::id()));
+        let mut out = fs::File::create(&tmp).map_err(|e| failed(e.to_string()))?;
+        let mut hashing = HashingWriter {
+            inner: &mut out,
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
+        };
+        io::copy(&mut entry, &mut hashing).map_err(|e| failed(e.to_string()))?;
+        let digest =
+            hearth_core::Digest::from_sha256_bytes(sha2::Digest::finalize(hashing.hasher).into());
+        if expected.is_some_and(|d| d != digest) {
+            let _ = fs::remove_file(&tmp);
+            return Err(failed(format!("{name} arrived damaged")));
+        }
+        fs::rename(&tmp, &target).map_err(|e| failed(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Hashes what it writes through.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 impl Write for ClientOutput {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.target {
             Some(Target::Sink(sink)) => sink.write(buf),
-            Some(Target::Extract { spool, .. }) => spool.write(buf),
+            Some(Target::Extract { spool, .. } | Target::CacheDir { spool, .. }) => {
+                spool.write(buf)
+            }
             None => Err(io::Error::other("output already finished")),
         }
     }
@@ -116,7 +226,7 @@ impl Write for ClientOutput {
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.target {
             Some(Target::Sink(sink)) => sink.flush(),
-            Some(Target::Extract { spool, .. }) => spool.flush(),
+            Some(Target::Extract { spool, .. } | Target::CacheDir { spool, .. }) => spool.flush(),
             None => Ok(()),
         }
     }
@@ -124,7 +234,9 @@ impl Write for ClientOutput {
 
 impl Drop for ClientOutput {
     fn drop(&mut self) {
-        if let Some(Target::Extract { spool_path, .. }) = &self.target {
+        if let Some(Target::Extract { spool_path, .. } | Target::CacheDir { spool_path, .. }) =
+            &self.target
+        {
             let _ = fs::remove_file(spool_path);
         }
     }

@@ -190,10 +190,11 @@ impl Engine {
         };
         internal_done(&events, definition_step);
 
-        check_cache_paths(&request)?;
         let plan = self.plan(&text, &file_name, options, &events).await?;
         let definition = Arc::new(plan.definition.clone());
-        self.import_caches(&request.cache_from, &events).await;
+        let client_imports = self
+            .import_caches(&request.cache_from, request.remote.as_ref(), &events)
+            .await;
         let session = Session {
             locals: BTreeMap::from([(
                 "context".to_owned(),
@@ -209,6 +210,7 @@ impl Engine {
                 .map(|r| hearth_worker::RemoteSecrets(Arc::clone(&r.secrets))),
             allow_network_host: request.allow_network_host,
             allow_insecure: request.allow_insecure,
+            client_imports,
         };
         let worker = Arc::new(BuildWorker::new(Arc::clone(&self.host), session));
         let solver = Solver::new(Arc::clone(&worker));
@@ -262,7 +264,11 @@ impl Engine {
             request.remote.as_ref().map(|r| &r.outputs),
         )
         .await?;
-        self.export_caches(&solved_build, &request.cache_to, &events)
+        let client_dests = request.remote.as_ref().map(|remote| cache::ClientDests {
+            remote,
+            first_index: request.exports.len(),
+        });
+        self.export_caches(&solved_build, &request.cache_to, client_dests, &events)
             .await?;
         Ok(BuildOutcome {
             image,
@@ -298,28 +304,6 @@ impl Engine {
             }))
         })
     }
-}
-
-/// Local cache directories are paths on the engine's machine: through hearthd they would
-/// be the daemon's files, written as root, so only embedded builds use them.
-fn check_cache_paths(request: &BuildRequest) -> Result<(), EngineError> {
-    if request.remote.is_none() {
-        return Ok(());
-    }
-    let local_to = request
-        .cache_to
-        .iter()
-        .any(|c| matches!(c.target, cache::CacheTarget::Local { .. }));
-    let local_from = request
-        .cache_from
-        .iter()
-        .any(|c| matches!(c.source, cache::CacheSource::Local { .. }));
-    if local_to || local_from {
-        return Err(EngineError::Input(
-            "type=local caches are not supported through hearthd yet (the directory would be the daemon's, not yours): use type=registry, or build without the daemon (hearth --root DIR build …)".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// The `SOURCE_DATE_EPOCH` build argument, which BuildKit takes as the image's creation

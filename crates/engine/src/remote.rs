@@ -2,9 +2,12 @@
 //! syncs from, its secrets are asked for when a step needs them, and its file outputs
 //! are streamed back for the client to write, extract or load.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
+
+use hearth_core::Digest;
 
 use hearth_worker::{RemoteContext, SecretProvider};
 
@@ -32,6 +35,12 @@ pub struct RemoteClient {
     pub outputs: Arc<dyn OutputStreams>,
     /// Where secrets come from.
     pub secrets: Arc<dyn SecretProvider>,
+    /// `--cache-from type=local` directories the client read: by index into the
+    /// request's `cache_from`, the manifest and config bytes.
+    pub cache_sources: HashMap<usize, (Vec<u8>, Vec<u8>)>,
+    /// `--cache-to type=local` directories on the client: by index into the request's
+    /// `cache_to`, the blobs they hold already.
+    pub cache_dests: HashMap<usize, HashSet<Digest>>,
 }
 
 impl fmt::Debug for RemoteClient {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use hearth_core::Digest;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Host, Ref, image, records};
+use crate::{Error, FileFetcher, Host, Ref, image, records};
 
 /// Store key prefix of imported records, by cache key.
 pub const RECORD_PREFIX: &str = "cache-import/v1/record/";
@@ -37,6 +37,12 @@ pub enum CacheOrigin {
         /// The directory.
         dir: PathBuf,
     },
+    /// An OCI layout directory on a daemon's client, reachable only during that client's
+    /// build (such imports are never stored).
+    Client {
+        /// The directory, as the client named it.
+        dir: PathBuf,
+    },
 }
 
 impl CacheOrigin {
@@ -45,6 +51,7 @@ impl CacheOrigin {
         match self {
             Self::Registry { repository } => repository.clone(),
             Self::Local { dir } => dir.display().to_string(),
+            Self::Client { dir } => format!("the client's {}", dir.display()),
         }
     }
 }
@@ -176,13 +183,45 @@ pub fn remove(store: &hearth_store::Store, key: &Digest) -> Result<(), Error> {
 }
 
 /// Puts `blob` into the store from `origin` unless it is there; returns whether it was
-/// fetched.
+/// fetched. Blobs on a daemon's client come through `client`.
 pub async fn fetch_blob(
     host: &Host,
     origin: &CacheOrigin,
     blob: &RemoteBlob,
+    client: Option<&dyn FileFetcher>,
 ) -> Result<bool, Error> {
     match origin {
+        CacheOrigin::Client { dir } => {
+            if host.store.has_blob(&blob.digest)? {
+                return Ok(false);
+            }
+            let Some(client) = client else {
+                return Err(Error::Unsupported(format!(
+                    "the cache in the client's {} is not reachable outside that client's build",
+                    dir.display()
+                )));
+            };
+            let scratch = host.scratch_dir("cache-blob")?;
+            let outcome = async {
+                client
+                    .fetch(vec![blob.digest], &scratch)
+                    .await
+                    .map_err(|why| {
+                        Error::Unsupported(format!(
+                            "fetching {} from the client: {why}",
+                            blob.digest
+                        ))
+                    })?;
+                ingest(host, &scratch.join(blob.digest.hex()), blob.digest).await
+            }
+            .await;
+            let _ = std::fs::remove_dir_all(&scratch);
+            outcome?;
+            host.metrics
+                .layers_pulled
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(true)
+        }
         CacheOrigin::Registry { repository } => {
             image::download_blob(host, repository, &blob.descriptor()).await
         }
@@ -190,24 +229,28 @@ pub async fn fetch_blob(
             if host.store.has_blob(&blob.digest)? {
                 return Ok(false);
             }
-            let path = layout_blob_path(dir, &blob.digest);
-            let store = host.store.clone();
-            let digest = blob.digest;
-            tokio::task::spawn_blocking(move || -> Result<(), Error> {
-                let mut file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-                let mut writer = store.blob_writer()?;
-                std::io::copy(&mut file, &mut writer).map_err(|e| Error::io(&path, e))?;
-                writer.commit(Some(&digest))?;
-                Ok(())
-            })
-            .await
-            .map_err(|e| Error::Unsupported(format!("copying a cache blob: {e}")))??;
+            ingest(host, &layout_blob_path(dir, &blob.digest), blob.digest).await?;
             host.metrics
                 .layers_pulled
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(true)
         }
     }
+}
+
+/// Copies the file at `path` into the store as blob `digest`, verifying it.
+async fn ingest(host: &Host, path: &Path, digest: Digest) -> Result<(), Error> {
+    let store = host.store.clone();
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || -> Result<(), Error> {
+        let mut file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut writer = store.blob_writer()?;
+        std::io::copy(&mut file, &mut writer).map_err(|e| Error::io(&path, e))?;
+        writer.commit(Some(&digest))?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| Error::Unsupported(format!("copying a cache blob: {e}")))?
 }
 
 /// Where an OCI layout directory keeps `digest`.
@@ -217,12 +260,16 @@ pub fn layout_blob_path(dir: &Path, digest: &Digest) -> PathBuf {
 
 /// Downloads and unpacks what `record` names and records it as an ordinary cache
 /// result.
-pub(crate) async fn materialize(host: &Host, record: &ImportedRecord) -> Result<Ref, Error> {
+pub(crate) async fn materialize(
+    host: &Host,
+    record: &ImportedRecord,
+    client: Option<&dyn FileFetcher>,
+) -> Result<Ref, Error> {
     for batch in record.layers.chunks(FETCH_CONCURRENCY) {
         futures::future::try_join_all(
             batch
                 .iter()
-                .map(|blob| fetch_unless_unpacked(host, &record.origin, blob)),
+                .map(|blob| fetch_unless_unpacked(host, &record.origin, blob, client)),
         )
         .await?;
     }
@@ -235,7 +282,9 @@ pub(crate) async fn materialize(host: &Host, record: &ImportedRecord) -> Result<
         layers.push(id);
     }
     records::save(host, record.key, &layers, &record.kind, &record.description)?;
-    remove(&host.store, &record.key)?;
+    if !matches!(record.origin, CacheOrigin::Client { .. }) {
+        remove(&host.store, &record.key)?;
+    }
     Ok(Ref::Layers(Arc::new(layers)))
 }
 
@@ -243,9 +292,10 @@ async fn fetch_unless_unpacked(
     host: &Host,
     origin: &CacheOrigin,
     blob: &RemoteBlob,
+    client: Option<&dyn FileFetcher>,
 ) -> Result<(), Error> {
     if image::layer_for_blob(host, &blob.digest)?.is_none() {
-        fetch_blob(host, origin, blob).await?;
+        fetch_blob(host, origin, blob, client).await?;
     }
     Ok(())
 }
@@ -264,7 +314,7 @@ pub(crate) async fn restore_mount(
     let Some(mount) = entry.and_then(|b| serde_json::from_slice::<ImportedMount>(&b).ok()) else {
         return Ok(false);
     };
-    fetch_blob(host, &mount.origin, &mount.blob).await?;
+    fetch_blob(host, &mount.origin, &mount.blob, None).await?;
     let store = host.store.clone();
     let target = target.to_owned();
     let digest = mount.blob.digest;

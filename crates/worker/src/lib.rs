@@ -121,6 +121,8 @@ pub struct Session {
     pub allow_network_host: bool,
     /// `--allow security.insecure`.
     pub allow_insecure: bool,
+    /// Results a cache directory on the daemon's client offers, for this build only.
+    pub client_imports: Vec<imported::ImportedRecord>,
 }
 
 /// Counters for tests and metrics.
@@ -273,6 +275,8 @@ pub struct BuildWorker {
     build: u64,
     /// Content digests by input key this build used, for cache exports.
     content_keys: std::sync::Mutex<BTreeMap<String, Digest>>,
+    /// The session's client imports by key.
+    client_imports: std::collections::HashMap<Digest, imported::ImportedRecord>,
 }
 
 impl Drop for BuildWorker {
@@ -287,11 +291,17 @@ impl BuildWorker {
     /// protected from garbage collection.
     pub fn new(host: Arc<Host>, session: Session) -> Self {
         let build = host.in_use.register();
+        let client_imports = session
+            .client_imports
+            .iter()
+            .map(|r| (r.key, r.clone()))
+            .collect();
         Self {
             host,
             session,
             build,
             content_keys: std::sync::Mutex::default(),
+            client_imports,
         }
     }
 
@@ -319,7 +329,7 @@ impl BuildWorker {
         if let Some(found) = records::load(&self.host, key)? {
             return Ok(Some(found));
         }
-        if imported::get(&self.host, key)?.is_none() {
+        if imported::get(&self.host, key)?.is_none() && !self.client_imports.contains_key(key) {
             return Ok(None);
         }
         // Two builds needing the same import download it once.
@@ -327,10 +337,30 @@ impl BuildWorker {
         if let Some(found) = records::load(&self.host, key)? {
             return Ok(Some(found));
         }
-        match imported::get(&self.host, key)? {
-            Some(record) => imported::materialize(&self.host, &record).await.map(Some),
-            None => Ok(None),
-        }
+        let record = match imported::get(&self.host, key)? {
+            Some(record) => record,
+            None => match self.client_imports.get(key) {
+                Some(record) => record.clone(),
+                None => return Ok(None),
+            },
+        };
+        let client = self.client_fetcher();
+        imported::materialize(&self.host, &record, client.as_deref())
+            .await
+            .map(Some)
+    }
+
+    /// Where this build's client serves files from, when it is a daemon's client.
+    fn client_fetcher(&self) -> Option<Arc<dyn FileFetcher>> {
+        self.session.locals.values().find_map(|l| match l {
+            LocalContext::Remote(remote) => Some(Arc::clone(&remote.fetcher)),
+            LocalContext::Dir(_) => None,
+        })
+    }
+
+    /// The import for `key` this build's client offers, if any (for cache exports).
+    pub fn client_import(&self, key: &Digest) -> Option<&imported::ImportedRecord> {
+        self.client_imports.get(key)
     }
 
     /// The shared host.
@@ -428,6 +458,7 @@ impl hearth_solver::Worker for BuildWorker {
                 return false;
             }
             matches!(records::load(&self.host, &key), Ok(Some(_)))
+                || self.client_imports.contains_key(&key)
                 || matches!(imported::get(&self.host, &key), Ok(Some(_)))
         }
         .boxed()

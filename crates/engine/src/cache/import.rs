@@ -155,7 +155,7 @@ pub(crate) async fn import(
             )
         }
         CacheSource::Local { src, tag, digest } => {
-            let (digest, manifest, config) = read_layout(source, src, tag, *digest)?;
+            let (digest, _, manifest, config) = read_layout(source, src, tag, *digest)?;
             let origin = CacheOrigin::Local { dir: src.clone() };
             (
                 digest,
@@ -203,7 +203,7 @@ fn read_layout(
     dir: &Path,
     tag: &str,
     digest: Option<Digest>,
-) -> Result<(Digest, LayoutManifest, Vec<u8>), EngineError> {
+) -> Result<(Digest, Vec<u8>, LayoutManifest, Vec<u8>), EngineError> {
     let index_path = dir.join("index.json");
     let index_bytes = fs::read(&index_path).map_err(|e| {
         invalid(
@@ -235,5 +235,72 @@ fn read_layout(
     let manifest: LayoutManifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| invalid(source, format!("manifest {manifest_digest}: {e}")))?;
     let config = read_verified(dir, &manifest.config.digest, source)?;
-    Ok((manifest_digest, manifest, config))
+    Ok((manifest_digest, manifest_bytes, manifest, config))
+}
+
+/// A `--cache-from type=local` directory as a daemon's client reads it for the daemon.
+#[derive(Debug, Clone)]
+pub struct ClientLayout {
+    /// The manifest, as stored.
+    pub manifest: Vec<u8>,
+    /// The config blob.
+    pub config: Vec<u8>,
+    /// The layer blobs the daemon may ask for.
+    pub layers: Vec<Digest>,
+}
+
+/// Reads the manifest and config of a cache directory (run by a daemon's client).
+pub fn read_client_layout(source: &CacheSource) -> Result<ClientLayout, EngineError> {
+    let CacheSource::Local { src, tag, digest } = source else {
+        return Err(EngineError::Internal("not a local cache".into()));
+    };
+    let (_, manifest_bytes, manifest, config) = read_layout(source, src, tag, *digest)?;
+    Ok(ClientLayout {
+        manifest: manifest_bytes,
+        config,
+        layers: manifest.layers.iter().map(|l| l.digest).collect(),
+    })
+}
+
+/// Reads a cache directory's manifest and config the client sent: the import holds for
+/// this build only, its blobs are asked of the client when needed. Content keys, which
+/// are facts about keys rather than about the client, are kept in the store.
+pub(crate) fn import_from_client(
+    host: &Host,
+    source: &CacheSource,
+    manifest: &[u8],
+    config: &[u8],
+) -> Result<(ImportSummary, Import), EngineError> {
+    let CacheSource::Local { src, .. } = source else {
+        return Err(EngineError::Internal("not a local cache".into()));
+    };
+    let parsed: LayoutManifest =
+        serde_json::from_slice(manifest).map_err(|e| invalid(source, format!("manifest: {e}")))?;
+    if Digest::of(config) != parsed.config.digest {
+        return Err(invalid(source, "the config does not match the manifest"));
+    }
+    let (document, diff_ids) = cache_config(
+        source,
+        &parsed.config.media_type,
+        config,
+        parsed.layers.len(),
+    )?;
+    let records = document.records.len();
+    let origin = CacheOrigin::Client { dir: src.clone() };
+    let mut import = to_import(document, &diff_ids, &parsed.layers, &origin);
+    // Cache mounts would have to outlive the client's build; they are not restored.
+    import.mounts.clear();
+    let keys_only = Import {
+        content_keys: std::mem::take(&mut import.content_keys),
+        ..Import::default()
+    };
+    imported::save(host, &keys_only)?;
+    Ok((
+        ImportSummary {
+            records,
+            added: records,
+            manifest: Digest::of(manifest),
+        },
+        import,
+    ))
 }

@@ -12,31 +12,56 @@ mod write;
 
 pub(crate) use export::{SolvedBuild, inline_field, prepare};
 pub use format::{CONFIG_MEDIA_TYPE, CacheConfig, FORMAT_VERSION, INLINE_FIELD};
-pub use import::ImportSummary;
-pub(crate) use import::import;
+pub use import::{ClientLayout, ImportSummary, read_client_layout};
+pub(crate) use import::{import, import_from_client};
 pub use spec::{
     CacheExport, CacheImport, CacheMode, CacheSource, CacheTarget, parse_cache_export,
     parse_cache_import,
 };
-pub(crate) use write::{to_dir, to_registry};
+pub(crate) use write::{CLIENT_ENTRY_NAME, merge_index, to_client, to_dir, to_registry};
 
 /// The OCI annotation naming a manifest's tag in an `index.json`.
 const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
 use hearth_solver::{Event, EventSender};
 
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, RemoteClient};
 
 impl Engine {
     /// Reads every `--cache-from` source's config. A source that cannot be read is a
-    /// warning, as in BuildKit: the build goes on without it.
-    pub(crate) async fn import_caches(&self, sources: &[CacheImport], events: &EventSender) {
-        for source in sources {
+    /// warning, as in BuildKit: the build goes on without it. Returns the records of
+    /// cache directories on a daemon's client, which hold for this build only.
+    pub(crate) async fn import_caches(
+        &self,
+        sources: &[CacheImport],
+        remote: Option<&RemoteClient>,
+        events: &EventSender,
+    ) -> Vec<hearth_worker::imported::ImportedRecord> {
+        let mut session = Vec::new();
+        for (index, source) in sources.iter().enumerate() {
             let step = crate::internal_step(
                 events,
                 &format!("importing cache manifest from {}", source.source),
             );
-            let message = match import(self.host(), &source.source).await {
+            let outcome = match (remote, &source.source) {
+                (Some(remote), CacheSource::Local { .. }) => {
+                    match remote.cache_sources.get(&index) {
+                        Some((manifest, config)) => {
+                            import_from_client(self.host(), &source.source, manifest, config).map(
+                                |(summary, import)| {
+                                    session.extend(import.records);
+                                    summary
+                                },
+                            )
+                        }
+                        None => Err(EngineError::Input(
+                            "the client sent nothing for this directory".into(),
+                        )),
+                    }
+                }
+                _ => import(self.host(), &source.source).await,
+            };
+            let message = match outcome {
                 Ok(summary) => format!(
                     "{} records ({} new) in {}",
                     summary.records, summary.added, summary.manifest
@@ -49,6 +74,7 @@ impl Engine {
             });
             crate::internal_done(events, step);
         }
+        session
     }
 
     /// Writes every `--cache-to` destination except `inline` (which went into the image).
@@ -56,9 +82,10 @@ impl Engine {
         &self,
         build: &SolvedBuild<'_>,
         exports: &[CacheExport],
+        client: Option<ClientDests<'_>>,
         events: &EventSender,
     ) -> Result<(), EngineError> {
-        for export in exports {
+        for (index, export) in exports.iter().enumerate() {
             let name = match &export.target {
                 CacheTarget::Inline => continue,
                 CacheTarget::Registry { .. } => "exporting cache to registry",
@@ -71,7 +98,9 @@ impl Engine {
                     message,
                 })
             };
-            let outcome = self.export_cache(build, export, &status).await;
+            let outcome = self
+                .export_cache(build, export, client.map(|c| (c, index)), &status)
+                .await;
             match outcome {
                 Ok(()) => crate::internal_done(events, step),
                 Err(e) if export.ignore_error => {
@@ -97,6 +126,7 @@ impl Engine {
         &self,
         build: &SolvedBuild<'_>,
         export: &CacheExport,
+        client: Option<(ClientDests<'_>, usize)>,
         status: &(dyn Fn(String) + Send + Sync),
     ) -> Result<(), EngineError> {
         status("preparing build cache for export".to_owned());
@@ -104,6 +134,19 @@ impl Engine {
         let manifest = match &export.target {
             CacheTarget::Registry { reference } => {
                 to_registry(self.host(), &artifact, reference, status).await?
+            }
+            CacheTarget::Local { tag, .. } if client.is_some() => {
+                let Some((client, index)) = client else {
+                    return Ok(());
+                };
+                let stream = client
+                    .remote
+                    .outputs
+                    .open(client.first_index + index)
+                    .map_err(|e| EngineError::Internal(format!("streaming the cache: {e}")))?;
+                let empty = std::collections::HashSet::new();
+                let present = client.remote.cache_dests.get(&index).unwrap_or(&empty);
+                to_client(self.host(), &artifact, stream, present, tag, status).await?
             }
             CacheTarget::Local { dest, tag } => {
                 to_dir(self.host(), &artifact, dest, tag, status).await?
@@ -117,4 +160,12 @@ impl Engine {
         ));
         Ok(())
     }
+}
+
+/// Where cache directories of a daemon's client are streamed: output numbers from
+/// `first_index` (after the build's own outputs), one per `--cache-to`.
+#[derive(Clone, Copy)]
+pub(crate) struct ClientDests<'a> {
+    pub(crate) remote: &'a RemoteClient,
+    pub(crate) first_index: usize,
 }

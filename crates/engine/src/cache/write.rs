@@ -28,7 +28,7 @@ async fn fetch(host: &Host, layer: &CacheLayer, origin: &CacheOrigin) -> Result<
         media_type: layer.descriptor.media_type.clone(),
         size: layer.descriptor.size,
     };
-    imported::fetch_blob(host, origin, &blob).await?;
+    imported::fetch_blob(host, origin, &blob, None).await?;
     Ok(())
 }
 
@@ -156,6 +156,29 @@ pub(crate) async fn to_dir(
     let layout = dir.join("oci-layout");
     write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
         .map_err(|e| io_err("writing", &layout, e))?;
+    let entry = index_entry(&manifest, tag);
+    merge_index(dir, &entry, tag).map_err(|e| io_err("writing", &dir.join("index.json"), e))?;
+    status(format!(
+        "wrote {written} new of {} layer blobs to {}",
+        artifact.layers.len(),
+        dir.display()
+    ));
+    Ok(manifest_digest)
+}
+
+/// The `index.json` entry of a cache manifest tagged `tag`.
+fn index_entry(manifest: &[u8], tag: &str) -> serde_json::Value {
+    serde_json::json!({
+        "mediaType": MediaTypes::Oci.manifest(),
+        "digest": Digest::of(manifest).to_string(),
+        "size": manifest.len(),
+        "annotations": { super::REF_NAME_ANNOTATION: tag },
+    })
+}
+
+/// Puts `entry` into `dir/index.json` in place of any manifest tagged `tag`, keeping the
+/// other tags; the file is replaced atomically.
+pub(crate) fn merge_index(dir: &Path, entry: &serde_json::Value, tag: &str) -> io::Result<()> {
     let index_path = dir.join("index.json");
     let mut manifests: Vec<serde_json::Value> = fs::read(&index_path)
         .ok()
@@ -163,23 +186,88 @@ pub(crate) async fn to_dir(
         .and_then(|v| v["manifests"].as_array().cloned())
         .unwrap_or_default();
     manifests.retain(|m| m["annotations"][super::REF_NAME_ANNOTATION].as_str() != Some(tag));
-    manifests.push(serde_json::json!({
-        "mediaType": MediaTypes::Oci.manifest(),
-        "digest": manifest_digest.to_string(),
-        "size": manifest.len(),
-        "annotations": { super::REF_NAME_ANNOTATION: tag },
-    }));
+    manifests.push(entry.clone());
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MediaTypes::Oci.index(),
         "manifests": manifests,
     });
-    let index_bytes = serde_json::to_vec(&index).unwrap_or_default();
-    write_atomic(&index_path, &index_bytes).map_err(|e| io_err("writing", &index_path, e))?;
+    write_atomic(&index_path, &serde_json::to_vec(&index).unwrap_or_default())
+}
+
+/// Name, inside the tarball streamed to a daemon's client, of the `index.json` entry the
+/// client merges into its directory's index once every blob is in place.
+pub(crate) const CLIENT_ENTRY_NAME: &str = "hearth-cache-entry.json";
+
+/// Streams the cache to a daemon's client as a tarball of the layout's new files: blobs
+/// the client's directory lacks, the config and manifest, `oci-layout`, and the index
+/// entry (see [`CLIENT_ENTRY_NAME`]).
+pub(crate) async fn to_client(
+    host: &Host,
+    artifact: &CacheArtifact,
+    stream: Box<dyn crate::OutputStream>,
+    present: &std::collections::HashSet<Digest>,
+    tag: &str,
+    status: &(dyn Fn(String) + Send + Sync),
+) -> Result<Digest, EngineError> {
+    for layer in &artifact.layers {
+        if let BlobLocation::Origin(origin) = &layer.location
+            && !present.contains(&layer.descriptor.digest)
+        {
+            fetch(host, layer, origin).await?;
+        }
+    }
+    let manifest = artifact.manifest();
+    let manifest_digest = Digest::of(&manifest);
+    let entry = serde_json::to_vec(&index_entry(&manifest, tag)).unwrap_or_default();
+    let files: Vec<(Digest, std::path::PathBuf)> = artifact
+        .layers
+        .iter()
+        .map(|l| l.descriptor.digest)
+        .filter(|d| !present.contains(d))
+        .map(|d| (d, host.store().blob_path(&d)))
+        .collect();
+    let sent = files.len();
+    let config = artifact.config.clone();
+    tokio::task::spawn_blocking(move || -> io::Result<()> {
+        let mut tar = tar::Builder::new(stream);
+        let mut add = |name: &str, bytes: &[u8]| -> io::Result<()> {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, bytes)
+        };
+        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        for bytes in [&config, &manifest] {
+            add(&format!("blobs/sha256/{}", Digest::of(bytes).hex()), bytes)?;
+        }
+        for (digest, path) in &files {
+            let mut file = fs::File::open(path)?;
+            let mut header = tar::Header::new_gnu();
+            header.set_size(file.metadata()?.len());
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(
+                &mut header,
+                format!("blobs/sha256/{}", digest.hex()),
+                &mut file,
+            )?;
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_size(entry.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, CLIENT_ENTRY_NAME, entry.as_slice())?;
+        let stream = tar.into_inner()?;
+        stream.finish()
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("streaming the cache: {e}")))?
+    .map_err(|e| EngineError::Internal(format!("streaming the cache to the client: {e}")))?;
     status(format!(
-        "wrote {written} new of {} layer blobs to {}",
-        artifact.layers.len(),
-        dir.display()
+        "sent {sent} of {} layer blobs to the client (it has the rest)",
+        artifact.layers.len()
     ));
     Ok(manifest_digest)
 }

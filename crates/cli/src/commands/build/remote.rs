@@ -18,6 +18,7 @@ use hearth_api::v1::{
     BuildClientMessage, BuildStart, ContextIndex, FileChunk, InfoRequest, SecretValue,
 };
 use hearth_core::Digest;
+use hearth_engine::cache::{CacheSource, CacheTarget};
 use hearth_engine::{ClientOutput, DockerfileSource, ExportKind};
 use hearth_progress::Mode;
 use hearth_solver::Event;
@@ -171,6 +172,61 @@ async fn send_files(
     Ok(())
 }
 
+/// The client's part of `type=local` caches: for each `--cache-from` directory its
+/// manifest and config go with the spec (and its layer blobs become files the daemon may
+/// ask for, returned here); for each `--cache-to` directory, the blobs it already holds.
+fn client_caches(
+    request: &hearth_engine::BuildRequest,
+    spec: &mut hearth_api::v1::BuildSpec,
+) -> Vec<(Digest, PathBuf)> {
+    let mut blobs = Vec::new();
+    for (index, import) in request.cache_from.iter().enumerate() {
+        let CacheSource::Local { src, .. } = &import.source else {
+            continue;
+        };
+        match hearth_engine::cache::read_client_layout(&import.source) {
+            Ok(layout) => {
+                blobs.extend(
+                    layout
+                        .layers
+                        .iter()
+                        .map(|d| (*d, src.join("blobs").join("sha256").join(d.hex()))),
+                );
+                spec.client_cache_sources
+                    .push(hearth_api::v1::ClientCacheSource {
+                        cache_from: u32::try_from(index).unwrap_or(u32::MAX),
+                        manifest: layout.manifest,
+                        config: layout.config,
+                    });
+            }
+            Err(e) => {
+                let _ = writeln!(std::io::stderr().lock(), "warning: {e}");
+            }
+        }
+    }
+    for (index, export) in request.cache_to.iter().enumerate() {
+        let CacheTarget::Local { dest, .. } = &export.target else {
+            continue;
+        };
+        let present = std::fs::read_dir(dest.join("blobs").join("sha256"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                format!("sha256:{name}").parse::<Digest>().ok()
+            })
+            .map(|d| d.to_string())
+            .collect();
+        spec.client_cache_dests
+            .push(hearth_api::v1::ClientCacheDest {
+                cache_to: u32::try_from(index).unwrap_or(u32::MAX),
+                present,
+            });
+    }
+    blobs
+}
+
 /// Writes streamed outputs on a blocking thread (loading into Docker blocks).
 enum OutputWork {
     Chunk {
@@ -182,6 +238,7 @@ enum OutputWork {
 
 fn output_thread(
     kinds: Vec<ExportKind>,
+    cache_dirs: Vec<Option<(PathBuf, String)>>,
 ) -> (
     std::sync::mpsc::SyncSender<OutputWork>,
     std::thread::JoinHandle<anyhow::Result<Vec<String>>>,
@@ -194,12 +251,22 @@ fn output_thread(
         let mut open: HashMap<usize, ClientOutput> = HashMap::new();
         let mut said = Vec::new();
         for OutputWork::Chunk { index, data, eof } in rx {
-            let kind = kinds.get(index).with_context(|| {
-                format!("the daemon sent output {index}, which was not asked for")
-            })?;
+            // Numbers past the build's outputs are `--cache-to type=local` directories.
+            let kind = kinds.get(index);
             let output = match open.entry(index) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => v.insert(ClientOutput::open(kind)?),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(match kind {
+                    Some(kind) => ClientOutput::open(kind)?,
+                    None => {
+                        let (dest, tag) = cache_dirs
+                            .get(index - kinds.len())
+                            .and_then(Option::as_ref)
+                            .with_context(|| {
+                                format!("the daemon sent output {index}, which was not asked for")
+                            })?;
+                        ClientOutput::open_cache_dir(dest, tag)?
+                    }
+                }),
             };
             output.write_all(&data).context("writing an output")?;
             if eof && let Some(output) = open.remove(&index) {
@@ -226,6 +293,7 @@ pub(crate) async fn build(
         .with_context(|| format!("reading .dockerignore in {}", context.display()))?;
     let mut spec = hearth_api::spec_from_request(&request, &name, &text);
     spec.dockerignore = ignore.patterns.clone();
+    let cache_blobs = client_caches(&request, &mut spec);
     let context_id = listing::context_id(&context);
     let context_id_for_display = context_id.clone();
     let listing_started = Instant::now();
@@ -279,9 +347,21 @@ pub(crate) async fn build(
     });
     let names = super::image_names(&request);
     let kinds: Vec<ExportKind> = request.exports.iter().map(|e| e.kind.clone()).collect();
-    let (outputs, writer) = output_thread(kinds);
+    let cache_dirs = request
+        .cache_to
+        .iter()
+        .map(|c| match &c.target {
+            CacheTarget::Local { dest, tag } => Some((dest.clone(), tag.clone())),
+            _ => None,
+        })
+        .collect();
+    let (outputs, writer) = output_thread(kinds, cache_dirs);
     let secrets: HashMap<String, SecretSource> = request.secrets.clone().into_iter().collect();
-    let files = std::sync::Arc::new(listed.files);
+    let mut files = listed.files;
+    for (digest, path) in cache_blobs {
+        files.entry(digest).or_insert(path);
+    }
+    let files = std::sync::Arc::new(files);
     let interrupted = tokio_util::sync::CancellationToken::new();
     let signals = tokio::spawn(super::cancel_on_signal(interrupted.clone()));
 
