@@ -241,3 +241,56 @@ impl Drop for ClientOutput {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tarball(dir: &Path, entries: &[(&str, &[u8])]) -> PathBuf {
+        let path = dir.join("stream.tar");
+        let mut tar = tar::Builder::new(fs::File::create(&path).unwrap());
+        for (name, bytes) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            // `append_data` refuses `..`; write the raw name as a hostile daemon could.
+            header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_cksum();
+            tar.append(&header, *bytes).unwrap();
+        }
+        tar.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn a_cache_stream_writes_only_verified_blobs_and_layout_files() {
+        let work = tempfile::tempdir().unwrap();
+        let blob = b"layer bytes";
+        let good = format!("blobs/sha256/{}", hearth_core::Digest::of(blob).hex());
+        let dest = work.path().join("cache");
+        let ok = tarball(work.path(), &[("oci-layout", b"{}"), (&good, blob)]);
+        extract_cache(&ok, &dest).unwrap();
+        assert_eq!(fs::read(dest.join(&good)).unwrap(), blob);
+
+        let wrong = format!("blobs/sha256/{}", hearth_core::Digest::of(b"other").hex());
+        let damaged = tarball(work.path(), &[(&wrong, blob)]);
+        let err = extract_cache(&damaged, &dest).unwrap_err().to_string();
+        assert!(err.contains("arrived damaged"), "{err}");
+        assert!(!dest.join(&wrong).exists(), "no damaged blob is left");
+        assert!(
+            fs::read_dir(dest.join("blobs/sha256")).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("partial")),
+            "no partial file is left"
+        );
+
+        for hostile in ["../escape", "index.json", "blobs/sha256/../../x"] {
+            let bad = tarball(work.path(), &[(hostile, b"x")]);
+            let err = extract_cache(&bad, &dest).unwrap_err().to_string();
+            assert!(err.contains("unexpected entry"), "{hostile}: {err}");
+        }
+        assert!(!work.path().join("escape").exists());
+    }
+}
