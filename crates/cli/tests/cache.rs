@@ -363,15 +363,23 @@ fn an_inline_cache_travels_in_the_pushed_image() {
     let reg = env.registry.addr().to_owned();
     let ctx = context(&env);
     let image = format!("{reg}/inline/app:1");
-    env.hearth_ok(
+    // A cache that does not exist yet (a first CI run) is a warning, not a failure.
+    let first = stderr(&env.hearth_ok(
         &env.work.path().join("first-root"),
         &[
             "build",
             "--progress=plain",
+            &format!("--cache-from={reg}/inline/app:missing"),
             "--cache-to=type=inline",
             &format!("--output=type=image,name={image},push=true"),
             ctx.to_str().unwrap(),
         ],
+    ));
+    assert!(
+        first.contains(&format!(
+            "warning: not using cache {reg}/inline/app:missing"
+        )),
+        "{first}"
     );
     let log = stderr(&env.hearth_ok(
         &env.work.path().join("second-root"),
