@@ -118,7 +118,14 @@ impl Engine {
     /// Opens the store at `options.root` (waiting if another process holds it),
     /// cleans up after a crashed predecessor, and prepares the worker.
     pub async fn open(options: EngineOptions) -> Result<Self, EngineError> {
-        let root = options.root.clone();
+        // Paths under the root reach runc inside bundle files, where a relative path
+        // would be taken from the bundle's directory.
+        let root = std::path::absolute(&options.root).map_err(|e| {
+            EngineError::Input(format!(
+                "the state directory {}: {e}",
+                options.root.display()
+            ))
+        })?;
         let on_wait = options.on_wait;
         let store = tokio::task::spawn_blocking(move || {
             Store::open(
