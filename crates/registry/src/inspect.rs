@@ -3,7 +3,7 @@
 
 use hearth_core::{Digest, Platform};
 
-use crate::client::{Client, Repository};
+use crate::client::{Client, Fetched, Repository};
 use crate::error::RegistryError;
 use crate::manifest::{Descriptor, ManifestDocument, config_platform};
 use crate::reference::ImageReference;
@@ -55,9 +55,12 @@ impl InspectedImage {
 }
 
 impl Client {
-    /// Fetches `reference`'s manifest or index, and for an index every image manifest it
-    /// lists; everything is digest-verified.
-    pub async fn inspect(&self, reference: &str) -> Result<Inspection, RegistryError> {
+    /// The normalised name, repository and verified top document (manifest or index) of
+    /// `reference`.
+    async fn top_document(
+        &self,
+        reference: &str,
+    ) -> Result<(String, Repository, Fetched), RegistryError> {
         let parsed = ImageReference::parse(reference)?;
         let name = parsed.to_string();
         let repo = Repository::new(
@@ -68,6 +71,13 @@ impl Client {
         let top = self
             .fetch_manifest(&repo, &parsed.object(), parsed.digest, None, &name)
             .await?;
+        Ok((name, repo, top))
+    }
+
+    /// Fetches `reference`'s manifest or index, and for an index every image manifest it
+    /// lists; everything is digest-verified.
+    pub async fn inspect(&self, reference: &str) -> Result<Inspection, RegistryError> {
+        let (name, repo, top) = self.top_document(reference).await?;
         let (media_type, content) = match top.document {
             ManifestDocument::Manifest(manifest) => {
                 let config = self.fetch_config(&repo, &manifest.config, &name).await?;
@@ -139,16 +149,7 @@ impl Client {
         &self,
         reference: &str,
     ) -> Result<FetchedManifest, RegistryError> {
-        let parsed = ImageReference::parse(reference)?;
-        let name = parsed.to_string();
-        let repo = Repository::new(
-            self.config(),
-            parsed.registry.clone(),
-            parsed.repository.clone(),
-        );
-        let top = self
-            .fetch_manifest(&repo, &parsed.object(), parsed.digest, None, &name)
-            .await?;
+        let (name, repo, top) = self.top_document(reference).await?;
         match top.document {
             ManifestDocument::Manifest(manifest) => {
                 let config = self.fetch_config(&repo, &manifest.config, &name).await?;
