@@ -99,17 +99,6 @@ struct Entry {
     item: Item,
 }
 
-fn tree_size(path: &Path) -> u64 {
-    walkdir::WalkDir::new(path)
-        .same_file_system(true)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
-}
-
 fn mtime(path: &Path) -> u64 {
     path.metadata()
         .and_then(|m| m.modified())
@@ -214,7 +203,7 @@ fn entries(host: &Host, protect: &Protected) -> Result<Vec<Entry>, EngineError> 
                 record: UsageRecord {
                     id: format!("{prefix}:{name}"),
                     kind: kind.to_owned(),
-                    size: tree_size(&path),
+                    size: hearth_store::tree_size(&path).unwrap_or(0),
                     created: used,
                     last_used: used,
                     description: format!("{kind} {name}"),

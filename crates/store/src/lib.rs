@@ -75,5 +75,5 @@ pub use layers::{LayerId, LayerIdError, PendingLayer};
 pub use layout::{LAYOUT_VERSION, Layout};
 pub use recovery::RecoveryReport;
 pub use store::{OnWait, Store, StoreOptions, unix_now};
-pub use usage::Usage;
+pub use usage::{Usage, tree_size};
 pub use verify::{Problem, VerifyReport};

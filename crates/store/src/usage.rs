@@ -61,8 +61,9 @@ impl Store {
     }
 }
 
-/// Apparent size of the regular files under `dir`.
-pub(crate) fn tree_size(dir: &Path) -> Result<u64> {
+/// Apparent size of the regular files under `dir` (on its filesystem; hard-linked files
+/// once; files vanishing during the walk are skipped).
+pub fn tree_size(dir: &Path) -> Result<u64> {
     let mut total = 0;
     let mut seen = HashSet::new();
     for entry in WalkDir::new(dir).same_file_system(true) {

@@ -38,12 +38,8 @@ pub(crate) fn key_memo_id(node: &NodeCtx<'_>, index: usize, input_key: &Digest) 
 /// store keeps by key; it does not for the build context and downloads, whose keys name
 /// where they come from, not what they hold.
 pub(crate) fn key_pins_content(node: &NodeCtx<'_>, index: usize) -> bool {
-    !matches!(
-        node.input_node(index).map(|n| &n.op),
-        Some(Op::Source(
-            hearth_graph::op::SourceOp::Local(_) | hearth_graph::op::SourceOp::Http(_)
-        )) | None
-    )
+    node.input_node(index)
+        .is_some_and(|n| !crate::is_read_fresh(&n.op))
 }
 
 /// The remembered digest for `memo_id`, if any.

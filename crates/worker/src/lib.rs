@@ -434,10 +434,7 @@ impl hearth_solver::Worker for BuildWorker {
         async move {
             // The context and downloads are always read fresh: their cache keys say
             // nothing about their content.
-            if matches!(
-                node.node.op,
-                Op::Source(SourceOp::Local(_) | SourceOp::Http(_))
-            ) {
+            if is_read_fresh(&node.node.op) {
                 return Ok(None);
             }
             let found = self.load_result(&key).await.map_err(boxed)?;
@@ -451,10 +448,7 @@ impl hearth_solver::Worker for BuildWorker {
 
     fn probe<'a>(&'a self, node: NodeCtx<'a>, key: CacheKey) -> BoxFuture<'a, bool> {
         async move {
-            if matches!(
-                node.node.op,
-                Op::Source(SourceOp::Local(_) | SourceOp::Http(_))
-            ) {
+            if is_read_fresh(&node.node.op) {
                 return false;
             }
             matches!(records::load(&self.host, &key), Ok(Some(_)))
@@ -474,10 +468,7 @@ impl hearth_solver::Worker for BuildWorker {
         async move {
             // Fresh sources are never shared; everything else runs once per key across
             // concurrent builds.
-            let shared = !matches!(
-                node.node.op,
-                Op::Source(SourceOp::Local(_) | SourceOp::Http(_))
-            );
+            let shared = !is_read_fresh(&node.node.op);
             let _flight = if shared {
                 let (guard, waited) = self.host.flights.acquire(key).await;
                 let bypass = node.metadata.is_some_and(|m| m.ignore_cache);
@@ -508,6 +499,12 @@ impl hearth_solver::Worker for BuildWorker {
         }
         .boxed()
     }
+}
+
+/// Whether `op` is read afresh by every build: the build context and downloads, whose
+/// cache keys name where they come from, not what they hold, so no result is kept for them.
+pub fn is_read_fresh(op: &Op) -> bool {
+    matches!(op, Op::Source(SourceOp::Local(_) | SourceOp::Http(_)))
 }
 
 fn merge(host: &Host, key: CacheKey, inputs: &[Ref]) -> Result<Ref, Error> {

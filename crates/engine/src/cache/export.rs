@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use hearth_core::Digest;
 use hearth_exporter::{AssembleOptions, MediaTypes};
-use hearth_graph::op::{MountKind, SourceOp};
+use hearth_graph::op::MountKind;
 use hearth_graph::{Definition, Op};
 use hearth_registry::Descriptor;
 use hearth_store::tables::{Cache, Layers};
@@ -101,10 +101,6 @@ impl CacheArtifact {
     }
 }
 
-fn is_fresh_source(op: &Op) -> bool {
-    matches!(op, Op::Source(SourceOp::Local(_) | SourceOp::Http(_)))
-}
-
 /// Every result of the build the store knows, by cache key, in key order.
 fn candidates(host: &Host, build: &SolvedBuild<'_>) -> Result<Vec<Candidate>, EngineError> {
     let store = host.store();
@@ -115,7 +111,7 @@ fn candidates(host: &Host, build: &SolvedBuild<'_>) -> Result<Vec<Candidate>, En
             build
                 .definition
                 .node(vertex)
-                .is_some_and(|n| !is_fresh_source(&n.op))
+                .is_some_and(|n| !hearth_worker::is_read_fresh(&n.op))
         })
         .map(|(_, key)| *key)
         .collect();
@@ -279,9 +275,10 @@ pub(crate) async fn prepare(
 
     let mut layers: Vec<CacheLayer> = Vec::new();
     let mut index_of: HashMap<Digest, usize> = HashMap::new();
-    let mut add = |layer: CacheLayer| -> usize {
-        *index_of.entry(layer.descriptor.digest).or_insert_with(|| {
-            layers.push(layer);
+    // A blob shared by many records is described (and its location checked) once.
+    let mut add = |digest: Digest, layer: &dyn Fn() -> CacheLayer| -> usize {
+        *index_of.entry(digest).or_insert_with(|| {
+            layers.push(layer());
             layers.len() - 1
         })
     };
@@ -292,7 +289,7 @@ pub(crate) async fn prepare(
                 .iter()
                 .filter_map(|id| by_layer.get(id))
                 .map(|d| {
-                    add(CacheLayer {
+                    add(d.digest, &|| CacheLayer {
                         descriptor: descriptor(&d.media_type, d.digest, d.size),
                         diff_id: d.diff_id,
                         location: BlobLocation::Store,
@@ -302,7 +299,7 @@ pub(crate) async fn prepare(
             Chain::Imported(blobs, origin) => blobs
                 .iter()
                 .map(|b| {
-                    add(CacheLayer {
+                    add(b.digest, &|| CacheLayer {
                         descriptor: descriptor(&b.media_type, b.digest, b.size),
                         diff_id: b.diff_id,
                         location: if host.store().has_blob(&b.digest).unwrap_or(false) {
@@ -326,7 +323,7 @@ pub(crate) async fn prepare(
         for (dir, layer) in export_mounts(host, build.definition, export, status).await? {
             mounts.push(MountEntry {
                 dir,
-                layer: add(layer),
+                layer: add(layer.descriptor.digest, &|| layer.clone()),
             });
         }
     }
@@ -358,17 +355,6 @@ fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
     }
 }
 
-fn tree_size(path: &std::path::Path) -> u64 {
-    walkdir::WalkDir::new(path)
-        .same_file_system(true)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
-}
-
 /// The build's cache mounts as layer blobs, within the size cap (largest skipped first
 /// would be arbitrary; mounts are taken in graph order until the budget is spent).
 async fn export_mounts(
@@ -396,7 +382,7 @@ async fn export_mounts(
         if !dir.is_dir() {
             continue;
         }
-        let size = tree_size(&dir);
+        let size = hearth_store::tree_size(&dir)?;
         if size > budget {
             status(format!(
                 "skipping cache mount {id:?}: {size} bytes exceed what is left of cache-mounts-max-size ({budget} bytes)"

@@ -145,18 +145,24 @@ fn unsupported_type(flag: &str, kind: &str) -> String {
     }
 }
 
+/// The attributes of a cache flag's value; a value without `=` is buildx's shorthand for
+/// `type=registry,ref=VALUE`.
+fn cache_attrs(raw: &str) -> Result<Vec<(String, String)>, String> {
+    if raw.contains('=') {
+        split_attrs(raw)
+    } else {
+        Ok(vec![
+            ("type".to_owned(), "registry".to_owned()),
+            ("ref".to_owned(), raw.to_owned()),
+        ])
+    }
+}
+
 /// Parses one `--cache-to` value. A value without `=` is a registry reference.
 pub fn parse_cache_export(raw: &str) -> Result<CacheExport, String> {
     const FLAG: &str = "--cache-to";
     let context = |e: String| format!("invalid {FLAG} {raw:?}: {e}");
-    let fields = if raw.contains('=') {
-        split_attrs(raw).map_err(context)?
-    } else {
-        vec![
-            ("type".to_owned(), "registry".to_owned()),
-            ("ref".to_owned(), raw.to_owned()),
-        ]
-    };
+    let fields = cache_attrs(raw).map_err(context)?;
     let mut kind = None;
     let mut reference = None;
     let mut dest = None;
@@ -255,14 +261,7 @@ pub fn parse_cache_export(raw: &str) -> Result<CacheExport, String> {
 pub fn parse_cache_import(raw: &str) -> Result<CacheImport, String> {
     const FLAG: &str = "--cache-from";
     let context = |e: String| format!("invalid {FLAG} {raw:?}: {e}");
-    let fields = if raw.contains('=') {
-        split_attrs(raw).map_err(context)?
-    } else {
-        vec![
-            ("type".to_owned(), "registry".to_owned()),
-            ("ref".to_owned(), raw.to_owned()),
-        ]
-    };
+    let fields = cache_attrs(raw).map_err(context)?;
     let mut kind = None;
     let mut reference = None;
     let mut src = None;
