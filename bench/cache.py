@@ -24,7 +24,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,19 +46,9 @@ def main():
     gen = os.path.join(run.SHARED, "workloads", "gen.py")
     subprocess.run([sys.executable, gen, "--seed", str(run.SEED), "--out", f"{run.WORK}/workloads",
                     *args.workloads], check=True, stdout=subprocess.DEVNULL)
-    tmp = tempfile.mkdtemp(prefix="hearth-cache-bench-")
-    registry = run.ensure_registry(tmp)
-    try:
-        run.ensure_busybox(args.testkit, tmp)
-        config = os.path.join(tmp, "hearthd.toml")
-        with open(config, "w") as f:
-            f.write(f'[registry."docker.io"]\n  mirrors = ["{run.REGISTRY}"]\n')
-        results = {w: measure(args, config, w) for w in args.workloads}
-    finally:
-        if registry:
-            registry.kill()
-            registry.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+    results = run.with_registry(
+        args.testkit, "hearth-cache-bench-",
+        lambda config: {w: measure(args, config, w) for w in args.workloads})
     report(results)
     if args.json:
         with open(args.json, "w") as f:

@@ -135,23 +135,29 @@ def main():
     subprocess.run([sys.executable, gen, "--seed", str(SEED), "--out", f"{WORK}/workloads", *args.workloads],
                    check=True, stdout=subprocess.DEVNULL)
 
-    tmp = tempfile.mkdtemp(prefix="hearth-bench-")
+    results = with_registry(args.testkit, "hearth-bench-", lambda config: run_all(args, config))
+    report(results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+def with_registry(testkit, prefix, body):
+    """Runs body(config) with the registry up and busybox in it; config is a hearth
+    configuration file sending docker.io there. Stops what it started."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
     registry = ensure_registry(tmp)
     try:
-        ensure_busybox(args.testkit, tmp)
+        ensure_busybox(testkit, tmp)
         config = os.path.join(tmp, "hearthd.toml")
         with open(config, "w") as f:
             f.write(f'[registry."docker.io"]\n  mirrors = ["{REGISTRY}"]\n')
-        results = run_all(args, config)
+        return body(config)
     finally:
         if registry:
             registry.kill()
             registry.wait()
         shutil.rmtree(tmp, ignore_errors=True)
-    report(results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
 
 
 class Daemon:

@@ -93,6 +93,19 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Daemons A and B, each on its own root and socket, sharing the registry.
+fn two_daemons(env: &Env) -> (Hearthd, Hearthd) {
+    let start = |name: &str| {
+        Hearthd::start(
+            &env.work.path().join(format!("root-{name}")),
+            &env.work.path().join(format!("{name}.sock")),
+            Some(&env.config),
+        )
+        .unwrap_or_else(|e| panic!("the test needs hearthd: {e}"))
+    };
+    (start("a"), start("b"))
+}
+
 fn build(env: &Env, addr: &str, ctx: &Path, extra: &[String]) -> String {
     let mut args = vec![
         "build".to_owned(),
@@ -111,18 +124,7 @@ fn a_second_daemon_rebuilds_from_the_first_ones_registry_cache() {
     let reg = env.registry.addr().to_owned();
     let cache_ref = format!("{reg}/cache/app:main");
     let ctx = context(&env);
-    let a = Hearthd::start(
-        &env.work.path().join("root-a"),
-        &env.work.path().join("a.sock"),
-        Some(&env.config),
-    )
-    .unwrap_or_else(|e| panic!("the test needs hearthd: {e}"));
-    let b = Hearthd::start(
-        &env.work.path().join("root-b"),
-        &env.work.path().join("b.sock"),
-        Some(&env.config),
-    )
-    .unwrap_or_else(|e| panic!("the test needs hearthd: {e}"));
+    let (a, b) = two_daemons(&env);
 
     // A builds everything and exports every intermediate result.
     let log = build(
@@ -428,18 +430,7 @@ fn a_local_directory_cache_round_trips_between_two_daemons_through_their_clients
     let env = Env::new();
     let ctx = context(&env);
     let dir = env.work.path().join("client-cache");
-    let a = Hearthd::start(
-        &env.work.path().join("root-a"),
-        &env.work.path().join("a.sock"),
-        Some(&env.config),
-    )
-    .unwrap_or_else(|e| panic!("the test needs hearthd: {e}"));
-    let b = Hearthd::start(
-        &env.work.path().join("root-b"),
-        &env.work.path().join("b.sock"),
-        Some(&env.config),
-    )
-    .unwrap_or_else(|e| panic!("the test needs hearthd: {e}"));
+    let (a, b) = two_daemons(&env);
     let out_a = env.work.path().join("out-a");
     build(
         &env,
