@@ -133,7 +133,7 @@ impl HashVisitor<'_> {
         put_u64(self.hasher, u64::from(node.meta.mode()));
         put_u64(self.hasher, u64::from(node.meta.uid()));
         put_u64(self.hasher, u64::from(node.meta.gid()));
-        let attrs = fsx::xattrs(node.src);
+        let attrs = hearth_fsroot::xattr_pairs(node.src);
         put_u64(self.hasher, attrs.len() as u64);
         for (name, value) in &attrs {
             put_bytes(self.hasher, name);

@@ -292,8 +292,8 @@ impl CopyVisitor<'_> {
             let mode = self.ctx.policy.apply(meta.mode(), kind == Kind::Dir);
             fsx::chmod(target, mode).map_err(|e| self.err("chmod", target, e))?;
         }
-        fsx::copy_times(target, meta).map_err(|e| self.err("utimes", target, e))?;
-        fsx::copy_xattrs(src, target);
+        hearth_fsroot::copy_times(target, meta).map_err(|e| self.err("utimes", target, e))?;
+        hearth_fsroot::copy_xattrs(src, target);
         Ok(())
     }
 }
@@ -325,7 +325,8 @@ impl Visitor for CopyVisitor<'_> {
             if self.top_created {
                 self.finish(node.src, &target, node.meta)?;
             } else {
-                fsx::copy_times(&target, node.meta).map_err(|e| self.err("utimes", &target, e))?;
+                hearth_fsroot::copy_times(&target, node.meta)
+                    .map_err(|e| self.err("utimes", &target, e))?;
             }
         } else if selected {
             self.finish(node.src, &target, node.meta)?;

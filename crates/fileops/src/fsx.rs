@@ -11,7 +11,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, CWD, FileType, Mode, Timespec, Timestamps};
+use rustix::fs::{CWD, FileType, Mode};
 
 use crate::owner::Ids;
 
@@ -72,73 +72,6 @@ pub(crate) fn lchown(path: &Path, ids: Ids) -> io::Result<()> {
 /// `chmod` with all twelve mode bits (follows links: never call it on one).
 pub(crate) fn chmod(path: &Path, mode: u32) -> io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & MODE_BITS))
-}
-
-/// Sets access and modification times from `meta` without following a link.
-pub(crate) fn copy_times(path: &Path, meta: &Metadata) -> io::Result<()> {
-    let times = Timestamps {
-        last_access: Timespec {
-            tv_sec: meta.atime(),
-            tv_nsec: meta.atime_nsec(),
-        },
-        last_modification: Timespec {
-            tv_sec: meta.mtime(),
-            tv_nsec: meta.mtime_nsec(),
-        },
-    };
-    rustix::fs::utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(io::Error::from)
-}
-
-/// Sets both times to `secs`/`nsecs` without following a link.
-pub(crate) fn set_times(path: &Path, secs: i64, nsecs: i64) -> io::Result<()> {
-    let ts = Timespec {
-        tv_sec: secs,
-        tv_nsec: nsecs,
-    };
-    let times = Timestamps {
-        last_access: ts,
-        last_modification: ts,
-    };
-    rustix::fs::utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(io::Error::from)
-}
-
-/// The SELinux label belongs to the host's policy, not to the image: relabelling is
-/// the runtime's job and setting a foreign label can fail or mislabel.
-const SKIPPED_XATTR: &str = "security.selinux";
-
-/// Copies extended attributes from `src` to `dst`, without following links. Failures
-/// are ignored, as BuildKit's FileOp does (its handler only logs them): a filesystem
-/// without user xattrs must not fail a `COPY`.
-pub(crate) fn copy_xattrs(src: &Path, dst: &Path) {
-    let Ok(names) = xattr::list(src) else {
-        return;
-    };
-    for name in names {
-        if name == SKIPPED_XATTR {
-            continue;
-        }
-        if let Ok(Some(value)) = xattr::get(src, &name) {
-            // Best effort, see above.
-            let _ = xattr::set(dst, &name, &value);
-        }
-    }
-}
-
-/// The extended attributes of `path` as sorted pairs, without the skipped one.
-pub(crate) fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let Ok(names) = xattr::list(path) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = names
-        .filter(|n| n != SKIPPED_XATTR)
-        .filter_map(|n| {
-            let value = xattr::get(path, &n).ok().flatten()?;
-            Some((n.as_bytes().to_vec(), value))
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 /// Creates one directory whose permission bits are exactly `perm & 0o777` (plus a
@@ -228,20 +161,4 @@ pub(crate) fn copy_special(dst: &Path, meta: &Metadata) -> io::Result<()> {
     };
     rustix::fs::mknodat(CWD, dst, file_type, Mode::from_raw_mode(raw & 0o777), dev)
         .map_err(io::Error::from)
-}
-
-/// `os.RemoveAll`: removes `path` and everything below it without following links; a
-/// missing path is fine.
-pub(crate) fn remove_all(path: &Path) -> io::Result<()> {
-    match lstat_opt(path)? {
-        None => Ok(()),
-        Some(meta) if meta.is_dir() => match std::fs::remove_dir_all(path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        },
-        Some(_) => match std::fs::remove_file(path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        },
-    }
 }

@@ -152,5 +152,5 @@ fn rm_path(root: &Path, path: &[u8], allow_not_found: bool) -> Result<(), FileOp
             return Err(FileOpError::io("stat", shown, e));
         }
     }
-    fsx::remove_all(&target).map_err(|e| FileOpError::io("remove", shown, e))
+    hearth_fsroot::remove_tree(&target).map_err(|e| FileOpError::io("remove", shown, e))
 }

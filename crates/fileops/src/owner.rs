@@ -12,14 +12,13 @@
 //!   supplementary groups come from the group file, and a numeric uid alone gets gid 0
 //!   unless passwd says otherwise. `uid:gid` in numbers never reads the files.
 
-use std::io::{self, Read as _};
+use std::io;
 use std::path::Path;
 
 use hearth_graph::op::{Chown, UserRef};
 
 use crate::error::FileOpError;
 use crate::passwd::{self, GroupEntry, PasswdEntry};
-use crate::paths;
 
 /// Where the user database lives inside an image.
 const PASSWD_FILE: &str = "/etc/passwd";
@@ -298,17 +297,22 @@ fn go_uint32(id: i64) -> u32 {
     id as u32
 }
 
+/// The largest `/etc/passwd` or `/etc/group` read: far beyond any real one, small
+/// enough that an image cannot make the daemon read gigabytes to look up a user.
+pub(crate) const MAX_DATABASE_BYTES: u64 = 16 << 20;
+
 /// Reads a database file inside `root` for `GetExecUser`; any failure is kept, to be
 /// reported only if the file is actually needed. When Go's `os.Open` fails BuildKit
 /// passes on a nil `*os.File`, and reading that fails with `invalid argument`.
 fn read_strict(root: &Path, file: &str) -> Database {
     // Go's `os.ErrInvalid`, with its wording.
     let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "invalid argument");
-    let path = paths::resolve(root, file.as_bytes()).map_err(|_| invalid())?;
-    let mut handle = open_nonblocking(&path).map_err(|_| invalid())?;
-    let mut data = Vec::new();
-    handle.read_to_end(&mut data)?;
-    Ok(data)
+    match read_in_root(root, file) {
+        Ok(Some(data)) => Ok(data),
+        Ok(None) => Err(invalid()),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(e),
+        Err(_) => Err(invalid()),
+    }
 }
 
 /// Reads a database file inside `root` for `readUser`: a missing file (or a missing
@@ -319,33 +323,23 @@ fn read_lenient(
     what: &'static str,
     name: &str,
 ) -> Result<Option<Vec<u8>>, FileOpError> {
-    match read_in_root(root, file) {
-        Ok(data) => Ok(Some(data)),
-        Err(e)
-            if e.kind() == io::ErrorKind::NotFound
-                || e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(database_error(what, name, file, e)),
+    read_in_root(root, file).map_err(|e| database_error(what, name, file, e))
+}
+
+/// The file's bytes when it is a regular file of at most [`MAX_DATABASE_BYTES`], found
+/// through the root's own links; `None` when it does not exist. A FIFO, device or
+/// directory planted at `/etc/passwd`, or an endless file, is an `InvalidData` error
+/// that says so instead of a hang or an out-of-memory daemon.
+fn read_in_root(root: &Path, file: &str) -> io::Result<Option<Vec<u8>>> {
+    let tree = hearth_fsroot::Root::open(root)?;
+    match tree.read_regular(file.as_bytes(), MAX_DATABASE_BYTES) {
+        Ok(data) => Ok(data),
+        Err(hearth_fsroot::ReadError::Io(e)) => Err(e),
+        Err(refused) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{file} in the image is not usable: {refused}"),
+        )),
     }
-}
-
-fn read_in_root(root: &Path, file: &str) -> io::Result<Vec<u8>> {
-    let path = paths::resolve(root, file.as_bytes())?;
-    let mut data = Vec::new();
-    open_nonblocking(&path)?.read_to_end(&mut data)?;
-    Ok(data)
-}
-
-/// Opens for reading; non-blocking so that a FIFO planted at `/etc/passwd` reads as
-/// empty instead of hanging the build.
-fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
 }
 
 fn copy_error(e: &io::Error) -> io::Error {

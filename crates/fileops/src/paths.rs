@@ -5,18 +5,19 @@
 //! component is looked up under the root, a symlink is replaced by its target, an
 //! absolute target restarts at the root and `..` stops at the root. The result is a
 //! host path that names something inside the root no matter what links the image
-//! contains (a link to `/etc` means the image's `/etc`). [`resolve`] does the same.
+//! contains (a link to `/etc` means the image's `/etc`). [`resolve`] does the same
+//! through `hearth_fsroot`, the one implementation every crate uses. File operations
+//! run on a step's private tree that nothing else changes meanwhile, so they may use
+//! the resolved path; everything after resolution refuses to follow a final link.
 //!
 //! Paths are handled as bytes: file names in images need not be UTF-8.
 
-use std::collections::VecDeque;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// How many symlinks one resolution may follow, as continuity allows.
-const MAX_LINKS: usize = 255;
+use hearth_fsroot::Root;
 
 /// Go's `path.Clean` applied to `"/" + p`, i.e. `filepath.Join("/", p)`: an absolute
 /// path without `.`, `..`, repeated or trailing slashes.
@@ -85,62 +86,18 @@ pub(crate) fn split(p: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// continuity's `fs.RootPath`: resolves `p` (taken as absolute inside `root`) with
-/// every symlink, including a trailing one, evaluated inside `root`. Components that
-/// do not exist are kept as they are, so the result may not exist.
+/// continuity's `fs.RootPath` of `p` taken as absolute inside `root`, after Go's
+/// `filepath.Join("/", p)` as BuildKit calls it: every symlink, including a trailing one,
+/// evaluated inside `root` (`hearth_fsroot` does the walk). Components that do not exist
+/// are kept as they are, so the result may not exist.
 ///
 /// # Errors
 ///
-/// `ELOOP` after [`MAX_LINKS`] links, and any `lstat`/`readlink` error other than
-/// `ENOENT` (`ENOTDIR` when a component is a file).
+/// `ELOOP` after too many links, and any lookup error other than `ENOENT` (`ENOTDIR`
+/// when a component is a file).
 pub(crate) fn resolve(root: &Path, p: &[u8]) -> io::Result<PathBuf> {
-    let mut pending: VecDeque<OsString> = components(&clean_abs(p));
-    let mut resolved: Vec<OsString> = Vec::new();
-    let mut links = 0;
-    let mut current = root.to_path_buf();
-    while let Some(part) = pending.pop_front() {
-        match part.as_bytes() {
-            b"" | b"." => continue,
-            b".." => {
-                // `..` of the root is the root, as in a chroot.
-                if resolved.pop().is_some() {
-                    current.pop();
-                }
-                continue;
-            }
-            _ => {}
-        }
-        current.push(&part);
-        let meta = match std::fs::symlink_metadata(&current) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                resolved.push(part);
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if !meta.file_type().is_symlink() {
-            resolved.push(part);
-            continue;
-        }
-        links += 1;
-        if links > MAX_LINKS {
-            return Err(io::Error::from_raw_os_error(
-                rustix::io::Errno::LOOP.raw_os_error(),
-            ));
-        }
-        let target = std::fs::read_link(&current)?;
-        current.pop();
-        let target = target.into_os_string().into_vec();
-        if target.first() == Some(&b'/') {
-            resolved.clear();
-            current = root.to_path_buf();
-        }
-        for (i, c) in components(&target).into_iter().enumerate() {
-            pending.insert(i, c);
-        }
-    }
-    Ok(current)
+    let tree = Root::open(root)?;
+    Ok(tree.resolve(&clean_abs(p))?.under(root))
 }
 
 /// fsutil's `rootPath(root, p, followLinks)`: like [`resolve`] when `follow`, else
@@ -158,14 +115,6 @@ pub(crate) fn resolve_parent_or_all(root: &Path, p: &[u8], follow: bool) -> io::
     let mut parent = resolve(root, dir)?;
     parent.push(OsStr::from_bytes(file));
     Ok(parent)
-}
-
-/// The path components of `p`, skipping empty ones.
-fn components(p: &[u8]) -> VecDeque<OsString> {
-    p.split(|&b| b == b'/')
-        .filter(|c| !c.is_empty())
-        .map(|c| OsString::from_vec(c.to_vec()))
-        .collect()
 }
 
 /// How a host path below `root` is shown to users: as the in-root absolute path.

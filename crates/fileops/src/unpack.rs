@@ -178,7 +178,7 @@ fn extract(reader: Box<dyn Read>, root: &Path, owner: Option<Ids>) -> Result<(),
                 ));
             }
             if !(existing.is_dir() && entry_type == b'5') {
-                fsx::remove_all(&path).map_err(|e| fail("remove", e))?;
+                hearth_fsroot::remove_tree(&path).map_err(|e| fail("remove", e))?;
             }
         }
 
@@ -269,13 +269,14 @@ fn extract(reader: Box<dyn Read>, root: &Path, owner: Option<Ids>) -> Result<(),
         if entry_type == b'5' {
             dirs.push((path, mtime));
         } else if entry_type != b'1' || link_target_is_file {
-            fsx::set_times(&path, mtime, 0).map_err(|e| fail("chtimes", e))?;
+            hearth_fsroot::set_times(&path, &hearth_fsroot::same_times(mtime, 0))
+                .map_err(|e| fail("chtimes", e))?;
         }
     }
     // Directory times last, so that creating entries does not change them again.
     // Best effort: a later entry may have replaced the directory.
     for (path, mtime) in dirs {
-        let _ = fsx::set_times(&path, mtime, 0);
+        let _ = hearth_fsroot::set_times(&path, &hearth_fsroot::same_times(mtime, 0));
     }
     Ok(())
 }

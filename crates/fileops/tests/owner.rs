@@ -265,3 +265,58 @@ fn the_busybox_users_of_the_conformance_cases() {
     let numeric = resolve_user("1234:5678", &r.dest).unwrap();
     assert_eq!(numeric.oci_additional_gids(), [5678]);
 }
+
+#[test]
+fn hostile_user_databases_are_refused_without_reading_the_host_or_hanging() {
+    // A link to an absolute host path is followed inside the image: the host's passwd
+    // (written here as `outside/sentinel`, named by an absolute link) is never read.
+    let linked = Roots::new();
+    std::fs::create_dir_all(linked.dest.join("etc")).unwrap();
+    std::fs::write(
+        linked.outside.join("passwd"),
+        "hostonly:x:4321:4321::/:/bin/sh\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        linked.outside.join("passwd"),
+        linked.dest.join("etc/passwd"),
+    )
+    .unwrap();
+    let err = resolve_user("hostonly", &linked.dest).unwrap_err();
+    assert!(
+        !err.to_string().contains("4321"),
+        "the host's file was read: {err}"
+    );
+
+    // A FIFO would block a reader forever, a device would never end: both are named
+    // as unusable instead. A file beyond the size limit likewise.
+    let fifo = Roots::new();
+    std::fs::create_dir_all(fifo.dest.join("etc")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        fifo.dest.join("etc/passwd").as_path(),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let err = resolve_user("app", &fifo.dest).unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+    let err = resolve_owner(
+        &hearth_graph::op::Chown {
+            user: name("app"),
+            group: None,
+        },
+        Some(&fifo.dest),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+
+    let huge = Roots::new();
+    std::fs::create_dir_all(huge.dest.join("etc")).unwrap();
+    let f = std::fs::File::create(huge.dest.join("etc/passwd")).unwrap();
+    f.set_len(64 << 20).unwrap();
+    let err = resolve_user("app", &huge.dest).unwrap_err().to_string();
+    assert!(err.contains("larger than"), "{err}");
+}

@@ -23,9 +23,9 @@ use rustix::io::Errno;
 
 use crate::entry::{EntryMeta, Kind, parse_entry};
 use crate::error::LayerError;
-use crate::fsutil;
-use crate::names::{DotDot, RelPath, show};
-use crate::root::{OpenError, Root};
+use hearth_fsroot::{self as fsutil, DirCreate, DotDot, OpenError, RelPath, Root};
+
+use crate::names::show;
 use crate::whiteout::{Marker, OPAQUE_XATTR, classify};
 
 const COPY_BUFFER: usize = 1 << 20;
@@ -387,11 +387,11 @@ impl Engine<'_> {
         }
         let target_dir = match self.config.symlinks {
             SymlinkPolicy::Reject => target.parent(),
-            SymlinkPolicy::ResolveInRoot => self.root.resolve(&target.parent())?,
+            SymlinkPolicy::ResolveInRoot => self.root.resolve(target.parent().as_bytes())?,
         };
         let dir = self
             .root
-            .open_dir(&target_dir, false, &mut |_| {})
+            .open_dir(&target_dir, None, &mut |_| {})
             .map_err(|e| match e {
                 OpenError::Symlink(at) => unsafe_path(
                     entry,
@@ -457,7 +457,7 @@ impl Engine<'_> {
                 // Symlinks and devices have no usable descriptor; their parents were just
                 // opened without following links, so this path is the same place.
                 None => rustix::fs::lsetxattr(
-                    self.root.abs(target),
+                    self.root.host_path(target),
                     key.as_slice(),
                     value,
                     XattrFlags::empty(),
@@ -559,7 +559,7 @@ impl Engine<'_> {
     ) -> Result<(RelPath, OwnedFd), Failure> {
         let resolved = match self.config.symlinks {
             SymlinkPolicy::Reject => dir.clone(),
-            SymlinkPolicy::ResolveInRoot => self.root.resolve(dir)?,
+            SymlinkPolicy::ResolveInRoot => self.root.resolve(dir.as_bytes())?,
         };
         if let Some((cached, fd)) = self.cache.take()
             && cached == resolved
@@ -568,11 +568,13 @@ impl Engine<'_> {
         }
         let track = self.config.whiteouts == Whiteouts::Apply;
         let unpacked = &mut self.unpacked;
-        let opened = self.root.open_dir(&resolved, true, &mut |created| {
-            if track {
-                unpacked.insert(created.clone());
-            }
-        });
+        let opened =
+            self.root
+                .open_dir(&resolved, Some(&DirCreate::exact(0o755)), &mut |created| {
+                    if track {
+                        unpacked.insert(created.clone());
+                    }
+                });
         match opened {
             Ok(fd) => Ok((resolved, fd)),
             Err(OpenError::Symlink(at)) => Err(unsafe_path(
@@ -594,7 +596,7 @@ impl Engine<'_> {
         dirs.sort_by_key(|(rel, _)| std::cmp::Reverse(rel.depth()));
         for (rel, times) in dirs {
             // A later entry may have removed or replaced the directory; then it is gone.
-            let Ok(fd) = self.root.open_dir(&rel, false, &mut |_| {}) else {
+            let Ok(fd) = self.root.open_dir(&rel, None, &mut |_| {}) else {
                 continue;
             };
             rustix::fs::futimens(&fd, &times).map_err(|e| LayerError::Apply {

@@ -15,11 +15,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::LayerError;
-use crate::fsutil;
 use crate::header::{self, typeflag};
-use crate::names::{DotDot, RelPath};
 use crate::walk::abs_path;
 use crate::whiteout::WHITEOUT_PREFIX;
+use hearth_fsroot::{self as fsutil, DotDot, RelPath};
 
 const COPY_BUFFER: usize = 1 << 20;
 

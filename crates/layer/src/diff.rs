@@ -18,9 +18,8 @@ use std::path::Path;
 
 use crate::changes::{ChangeKind, ChangeWriter, DiffOptions, TarStats};
 use crate::error::LayerError;
-use crate::fsutil;
-use crate::names::RelPath;
 use crate::walk::{WalkEntry, Walker, walk_order};
+use hearth_fsroot::{self as fsutil, RelPath};
 
 /// Writes the OCI layer tar of the differences between two full trees (the native
 /// snapshotter's diff: `lower` is the parent's root file system, `upper` the new one).

@@ -5,13 +5,12 @@
 //! is part of a layer's bytes. The walk is iterative (no recursion depth limit) and never
 //! follows symlinks.
 
-use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::LayerError;
-use crate::names::RelPath;
+use hearth_fsroot::RelPath;
 
 /// One visited path.
 #[derive(Debug)]
@@ -109,11 +108,7 @@ impl Iterator for Walker {
 
 /// `root/rel` as a path.
 pub(crate) fn abs_path(root: &Path, rel: &RelPath) -> PathBuf {
-    if rel.is_root() {
-        root.to_path_buf()
-    } else {
-        root.join(OsStr::from_bytes(rel.as_bytes()))
-    }
+    rel.under(root)
 }
 
 /// Orders two walk paths the way the walk visits them: like bytes, except that `/` sorts

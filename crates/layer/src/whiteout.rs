@@ -6,7 +6,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use crate::error::LayerError;
-use crate::fsutil;
+use hearth_fsroot as fsutil;
 
 /// The OCI whiteout prefix.
 pub(crate) const WHITEOUT_PREFIX: &[u8] = b".wh.";

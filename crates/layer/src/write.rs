@@ -15,10 +15,9 @@ use std::path::Path;
 use crate::changes::{ChangeKind, ChangeWriter, DiffOptions, TarStats};
 use crate::diff::{double_walk, same_file};
 use crate::error::LayerError;
-use crate::fsutil;
-use crate::names::RelPath;
 use crate::walk::{Walker, abs_path};
 use crate::whiteout::{WHITEOUT_OPAQUE, is_opaque, is_whiteout};
+use hearth_fsroot::{self as fsutil, RelPath};
 
 /// Writes the OCI layer tar of an overlay upper directory: entries in Go's walk order,
 /// whiteout devices as `.wh.<name>`, opaque directories as a `.wh..wh..opq` entry after

@@ -2,9 +2,8 @@
 //! atomic small-file writes, random names, and a tree removal that never crosses a mount.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 use crate::error::{IoContext, Result};
 
@@ -75,66 +74,10 @@ pub(crate) fn is_base32_char(c: u8) -> bool {
 }
 
 /// Removes `path` and everything below it, without following symlinks and without entering
-/// another mount.
-///
-/// `std::fs::remove_dir_all` descends into mount points, so a bind mount left behind under
-/// `tmp/` (a cache mount, or worse, a host directory) would be emptied. Here a directory on a
-/// different device is an error instead, and the caller reports it. Bind mounts of the same
-/// filesystem share the device number, which is why recovery unmounts before it removes.
-/// Directories without owner permissions (a build may `chmod 000` one) are opened up first so
-/// that this also works without root. The walk keeps its own stack, as layer trees can be
-/// deeper than the thread's stack allows for recursion.
+/// another mount (a bind mount left behind under `tmp/` must not be emptied: it is reported
+/// instead). The walk is `hearth_fsroot`'s, the one every crate uses.
 pub(crate) fn remove_tree(path: &Path) -> Result<()> {
-    let md = match fs::symlink_metadata(path) {
-        Ok(md) => md,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).ctx("inspect", path),
-    };
-    if !md.is_dir() {
-        return remove_file_if_exists(path);
-    }
-    let dev = md.dev();
-    // Each directory is visited twice: first to push its children, then (`true`) to remove it.
-    let mut stack: Vec<(PathBuf, bool)> = vec![(path.to_path_buf(), false)];
-    while let Some((dir, emptied)) = stack.pop() {
-        if emptied {
-            match fs::remove_dir(&dir) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    return Err(e).ctx("remove directory", &dir);
-                }
-                _ => continue,
-            }
-        }
-        let md = fs::symlink_metadata(&dir).ctx("inspect", &dir)?;
-        if md.dev() != dev {
-            return Err(io::Error::other(
-                "it is a mount point; unmount it first or remove it by hand",
-            ))
-            .ctx("remove", &dir);
-        }
-        if md.mode() & 0o700 != 0o700 {
-            fs::set_permissions(&dir, fs::Permissions::from_mode(md.mode() | 0o700))
-                .ctx("make writable", &dir)?;
-        }
-        stack.push((dir.clone(), true));
-        for entry in fs::read_dir(&dir).ctx("read directory", &dir)? {
-            let entry = entry.ctx("read directory", &dir)?;
-            let child = entry.path();
-            if entry.file_type().ctx("inspect", &child)?.is_dir() {
-                stack.push((child, false));
-            } else {
-                remove_file_if_exists(&child)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn remove_file_if_exists(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).ctx("remove", path),
-        _ => Ok(()),
-    }
+    hearth_fsroot::remove_tree(path).ctx("remove", path)
 }
 
 #[cfg(test)]
@@ -158,26 +101,6 @@ mod tests {
         let name = random_name();
         assert_eq!(name.len(), 26);
         assert!(name.bytes().all(is_base32_char), "{name}");
-    }
-
-    #[test]
-    fn remove_tree_removes_unreadable_directories_and_symlinks_without_following() {
-        let dir = tempfile::tempdir().unwrap();
-        let outside = dir.path().join("outside");
-        fs::create_dir(&outside).unwrap();
-        fs::write(outside.join("keep"), b"x").unwrap();
-
-        let tree = dir.path().join("tree");
-        fs::create_dir_all(tree.join("a/b/c")).unwrap();
-        fs::write(tree.join("a/b/c/file"), b"data").unwrap();
-        std::os::unix::fs::symlink(&outside, tree.join("a/link")).unwrap();
-        fs::set_permissions(tree.join("a/b"), fs::Permissions::from_mode(0o000)).unwrap();
-
-        remove_tree(&tree).unwrap();
-        assert!(!tree.exists());
-        assert_eq!(fs::read(outside.join("keep")).unwrap(), b"x");
-        // Missing paths are already removed.
-        remove_tree(&tree).unwrap();
     }
 
     #[test]

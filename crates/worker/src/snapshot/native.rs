@@ -20,16 +20,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, Metadata};
 use std::io;
-use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{
-    AtFlags, CWD, FileType, Mode, OFlags, StatxAttributes, StatxFlags, Timespec, Timestamps,
-    XattrFlags,
-};
-use rustix::io::Errno;
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 
 /// overlayfs' opaque-directory marker; the `user.` spelling is what a `userxattr` mount
 /// reads and writes. Keep in step with `whiteout.rs` in hearth-layer, which applies layers.
@@ -86,19 +81,7 @@ pub(crate) fn diff(layers: &[PathBuf], merged: &Path, upper: &Path) -> io::Resul
 /// A missing `path` is not an error. It refuses to descend into another mount, which would
 /// be a leftover bind mount of something that is not the copy's to delete.
 pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
-    let Some(meta) = lstat(path)? else {
-        return Ok(());
-    };
-    if !meta.is_dir() {
-        return fs::remove_file(path).at(path);
-    }
-    if meta.mode() & 0o700 != 0o700 {
-        rustix::fs::chmodat(CWD, path, Mode::RWXU, AtFlags::empty()).at(path)?;
-    }
-    let dir = open_dir(CWD, path).at(path)?;
-    clear_dir(&dir, path, meta.dev())?;
-    drop(dir);
-    fs::remove_dir(path).at(path)
+    hearth_fsroot::remove_tree(path)
 }
 
 /// Adds the path to an error, the way every error of this module names what failed.
@@ -501,36 +484,16 @@ fn xattrs(path: &Path) -> io::Result<Vec<(OsString, Vec<u8>)>> {
 }
 
 fn list_xattrs(path: &Path) -> io::Result<Vec<OsString>> {
-    loop {
-        let size = match rustix::fs::llistxattr_query(path) {
-            Ok(size) => size,
-            Err(Errno::NOTSUP) => return Ok(Vec::new()),
-            Err(e) => return Err(e).at(path),
-        };
-        if size == 0 {
-            return Ok(Vec::new());
-        }
-        let mut buf = vec![0u8; size];
-        match rustix::fs::llistxattr(path, &mut buf[..]) {
-            Ok(len) => {
-                buf.truncate(len);
-                return Ok(buf
-                    .split(|&b| b == 0)
-                    .filter(|n| !n.is_empty())
-                    .map(|n| OsStr::from_bytes(n).to_os_string())
-                    .collect());
-            }
-            // The list grew between the two calls: ask again.
-            Err(Errno::RANGE) => continue,
-            Err(e) => return Err(e).at(path),
-        }
-    }
+    Ok(hearth_fsroot::list_xattrs(path)
+        .at(path)?
+        .into_iter()
+        .map(|n| OsStr::from_bytes(&n).to_os_string())
+        .collect())
 }
 
 /// One xattr, `None` when it is not set or the file system has none.
 fn get_xattr(path: &Path, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
-    let err = |e: Errno| {
-        let e = io::Error::from(e);
+    hearth_fsroot::get_xattr(path, name).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!(
@@ -539,90 +502,7 @@ fn get_xattr(path: &Path, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
                 name.to_string_lossy()
             ),
         )
-    };
-    loop {
-        let size = match rustix::fs::lgetxattr_query(path, name) {
-            Ok(size) => size,
-            Err(Errno::NODATA | Errno::NOTSUP) => return Ok(None),
-            Err(e) => return Err(err(e)),
-        };
-        let mut buf = vec![0u8; size];
-        if size == 0 {
-            return Ok(Some(buf));
-        }
-        match rustix::fs::lgetxattr(path, name, &mut buf[..]) {
-            Ok(len) => {
-                buf.truncate(len);
-                return Ok(Some(buf));
-            }
-            // The value grew between the two calls: ask again.
-            Err(Errno::RANGE) => continue,
-            Err(Errno::NODATA | Errno::NOTSUP) => return Ok(None),
-            Err(e) => return Err(err(e)),
-        }
-    }
-}
-
-fn open_dir<Fd: std::os::fd::AsFd>(
-    dir: Fd,
-    name: impl rustix::path::Arg,
-) -> rustix::io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    rustix::fs::openat(dir, name, flags, Mode::empty())
-}
-
-/// Empties the open directory `dir` (shown as `shown` in errors), descending through
-/// descriptors so no symlink is ever followed and no path is looked up twice.
-fn clear_dir(dir: &OwnedFd, shown: &Path, dev: u64) -> io::Result<()> {
-    let mut names = Vec::new();
-    for entry in rustix::fs::Dir::read_from(dir).at(shown)? {
-        let name = entry.at(shown)?.file_name().to_bytes().to_vec();
-        if name != b"." && name != b".." {
-            names.push(name);
-        }
-    }
-    for name in names {
-        let child = shown.join(OsStr::from_bytes(&name));
-        let stat = match rustix::fs::statat(dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(stat) => stat,
-            Err(Errno::NOENT) => continue,
-            Err(e) => return Err(e).at(&child),
-        };
-        if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
-            rustix::fs::unlinkat(dir, name.as_slice(), AtFlags::empty()).at(&child)?;
-            continue;
-        }
-        if stat.st_dev != dev || is_mount_root(dir, &name).at(&child)? {
-            return Err(io::Error::other(format!(
-                "{}: a mount point, not removing what is mounted there",
-                child.display()
-            )));
-        }
-        // Root needs no permission bits, but anyone else does.
-        if stat.st_mode & 0o700 != 0o700 {
-            rustix::fs::chmodat(dir, name.as_slice(), Mode::RWXU, AtFlags::empty()).at(&child)?;
-        }
-        let fd = open_dir(dir, name.as_slice()).at(&child)?;
-        clear_dir(&fd, &child, dev)?;
-        drop(fd);
-        rustix::fs::unlinkat(dir, name.as_slice(), AtFlags::REMOVEDIR).at(&child)?;
-    }
-    Ok(())
-}
-
-/// Whether `name` in `dir` is the root of a mount; a bind mount from the same file system
-/// has the same device number, so only the kernel's mount-root flag tells.
-fn is_mount_root(dir: &OwnedFd, name: &[u8]) -> rustix::io::Result<bool> {
-    let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
-    match rustix::fs::statx(dir, name, flags, StatxFlags::empty()) {
-        Ok(stat) => Ok(stat
-            .stx_attributes_mask
-            .contains(StatxAttributes::MOUNT_ROOT)
-            && stat.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)),
-        // Kernels before 4.11 have no statx; the device check has to do there.
-        Err(Errno::NOSYS) => Ok(false),
-        Err(e) => Err(e),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -1243,7 +1123,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "{}: a mount point, not removing what is mounted there",
+                "{}: it is a mount point; unmount it first or remove it by hand",
                 mnt.display()
             )
         );
