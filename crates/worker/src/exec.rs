@@ -311,7 +311,7 @@ async fn run_mounted(
         .runc
         .run(&spec, &mut sink, job.cancel.cancelled())
         .await;
-    stubs.clean();
+    stubs.clean(rootfs);
     drop(held);
     Ok(result?.code)
 }
