@@ -437,7 +437,7 @@ fn remove(store: &Store, removed: &[Entry], protect: &Protected) -> Result<u64, 
     txn.commit()?;
     for entry in removed {
         if let Item::Dir(path, _) = &entry.item {
-            let _ = std::fs::remove_dir_all(path);
+            let _ = hearth_fsroot::remove_tree(path);
         }
     }
     sweep(store, protect)

@@ -180,7 +180,10 @@ mod tests {
         stubs.clean(r);
         assert!(!r.join("a/b").exists());
         assert!(r.join("a").exists());
-        assert!(!r.join("run/x").exists(), "the stub behind an image link goes too");
+        assert!(
+            !r.join("run/x").exists(),
+            "the stub behind an image link goes too"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub(crate) struct CacheMountGuard {
 impl Drop for CacheMountGuard {
     fn drop(&mut self) {
         if self.throwaway {
-            let _ = fs::remove_dir_all(&self.path);
+            let _ = hearth_fsroot::remove_tree(&self.path);
         }
     }
 }
@@ -117,7 +117,7 @@ fn create_seeded(path: &Path, seed: Option<&Path>) -> Result<(), Error> {
         Ok(()) => Ok(()),
         // Another step created it first; use theirs.
         Err(_) if path.is_dir() => {
-            let _ = fs::remove_dir_all(&tmp);
+            let _ = hearth_fsroot::remove_tree(&tmp);
             Ok(())
         }
         Err(e) => Err(Error::io(path, e)),

@@ -154,7 +154,7 @@ pub(crate) async fn content_key(
             })
             .await
             .map_err(|e| Error::Key(format!("checksum task failed: {e}")));
-            let _ = std::fs::remove_dir_all(&scratch);
+            let _ = hearth_fsroot::remove_tree(&scratch);
             let digest = digest??;
             let mut txn = host.store.write()?;
             txn.kv_put(&memo_key, digest.to_string().as_bytes())?;

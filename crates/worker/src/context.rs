@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,6 +21,7 @@ use hearth_solver::Job;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
+use crate::copywriter::CopyWriter;
 use crate::{Error, Host, LocalContext, Ref, Session};
 
 /// A synced context, as one build sees it.
@@ -339,9 +340,52 @@ impl ContextFilter {
     }
 }
 
+/// Directories a filter skipped but whose entries may still be included (`docs`
+/// ignored, `!docs/keep.md` re-included). BuildKit's file sync sends such a directory,
+/// with its own metadata, just before the first entry below it that is included; a
+/// directory left without one is not sent.
+pub(crate) struct SkippedParents<T> {
+    stack: Vec<(String, T)>,
+}
+
+impl<T> SkippedParents<T> {
+    pub(crate) fn new() -> Self {
+        Self { stack: Vec::new() }
+    }
+
+    /// Called with every entry in walk order, before its decision: forgets skipped
+    /// directories whose subtree the walk has left.
+    pub(crate) fn enter(&mut self, rel: &str) {
+        while self
+            .stack
+            .last()
+            .is_some_and(|(dir, _)| !is_below(rel, dir))
+        {
+            self.stack.pop();
+        }
+    }
+
+    /// Remembers a directory the filter skipped.
+    pub(crate) fn skip(&mut self, rel: &str, item: T) {
+        self.stack.push((rel.to_owned(), item));
+    }
+
+    /// The skipped directories above an included entry, outermost first; each is
+    /// handed out once.
+    pub(crate) fn include(&mut self) -> std::vec::Drain<'_, (String, T)> {
+        self.stack.drain(..)
+    }
+}
+
+/// Whether `rel` lies below the directory `dir`.
+fn is_below(rel: &str, dir: &str) -> bool {
+    rel.len() > dir.len() && rel.starts_with(dir) && rel.as_bytes()[dir.len()] == b'/'
+}
+
 /// Walks `root` in the order builds see a context (sorted by name, a directory before
 /// its entries) and calls `visit` with the path below `root`, the full path and the
-/// entry's own metadata (links not followed) for every entry `filter` includes, skipping
+/// entry's own metadata (links not followed) for every entry `filter` includes, and for
+/// every skipped directory above an included entry (see [`SkippedParents`]), skipping
 /// whole subtrees where it can. Local syncs and a daemon's client list contexts with it.
 pub fn walk_filtered<E: From<Error>>(
     root: &Path,
@@ -353,19 +397,31 @@ pub fn walk_filtered<E: From<Error>>(
         .follow_links(false)
         .sort_by_file_name()
         .into_iter();
+    let mut skipped = SkippedParents::new();
     while let Some(entry) = walker.next() {
         let entry = entry.map_err(|e| Error::io(root, io::Error::other(e.to_string())))?;
         let Ok(rel) = entry.path().strip_prefix(root) else {
             continue;
         };
         let rel = rel.to_string_lossy().into_owned();
-        match filter.decide(&rel, entry.file_type().is_dir())? {
+        skipped.enter(&rel);
+        let is_dir = entry.file_type().is_dir();
+        match filter.decide(&rel, is_dir)? {
             Decision::Include => {}
-            Decision::Skip => continue,
+            Decision::Skip => {
+                if is_dir {
+                    skipped.skip(&rel, entry.path().to_path_buf());
+                }
+                continue;
+            }
             Decision::SkipSubtree => {
                 walker.skip_current_dir();
                 continue;
             }
+        }
+        for (dir, path) in skipped.include() {
+            let meta = path.symlink_metadata().map_err(|e| Error::io(&path, e))?;
+            visit(&dir, &path, &meta)?;
         }
         let meta = entry
             .path()
@@ -384,10 +440,10 @@ fn sync_dir(
     previous: &BTreeMap<String, Seen>,
 ) -> Result<(BTreeMap<String, Seen>, SyncStats), Error> {
     let mut filter = ContextFilter::new(excludes, follow_paths)?;
-    fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+    let mut copy = CopyWriter::open(dest).map_err(|e| Error::io(dest, e))?;
     let mut index = BTreeMap::new();
     let mut stats = SyncStats::default();
-    let mut dir_times: Vec<(PathBuf, fs::Metadata)> = Vec::new();
+    let mut dir_times: Vec<(String, i128)> = Vec::new();
     walk_filtered(src, &mut filter, |rel, path, meta| -> Result<(), Error> {
         let link = if meta.file_type().is_symlink() {
             Some(
@@ -400,27 +456,33 @@ fn sync_dir(
             None
         };
         let mut seen = Seen::of(meta, link.clone());
-        let target = dest.join(rel);
-        let before = previous
-            .get(rel)
-            .filter(|p| p.same_file(&seen) && target.symlink_metadata().is_ok());
+        let in_copy = copy
+            .lstat(rel)
+            .map_err(|e| Error::io(&dest.join(rel), e))?
+            .is_some_and(|st| st.st_mode & 0o170_000 == meta.mode() & 0o170_000);
+        let before = previous.get(rel).filter(|p| in_copy && p.same_file(&seen));
         match before {
             Some(before) => seen.sha256 = before.sha256,
-            None => seen.sha256 = copy_entry(path, &target, meta, link.as_deref(), &mut stats)?,
+            None => {
+                seen.sha256 = copy_entry(&mut copy, path, rel, meta, link.as_deref(), &mut stats)
+                    .map_err(|e| Error::io(&dest.join(rel), e))?;
+            }
         }
         if meta.is_file() && seen.sha256.is_none() {
             // An index from before digests were kept: hash the synced copy once.
-            seen.sha256 = Some(hash_file(&target)?);
+            seen.sha256 =
+                Some(hash_copied(&mut copy, rel).map_err(|e| Error::io(&dest.join(rel), e))?);
         }
         if meta.is_dir() {
-            dir_times.push((target, meta.clone()));
+            dir_times.push((rel.to_owned(), mtime_ns(meta)));
         }
         stats.entries += 1;
         index.insert(rel.to_owned(), seen);
         Ok(())
     })?;
-    // Remove what is no longer part of the context, deepest first.
-    let mut stale: Vec<PathBuf> = Vec::new();
+    // Remove what is no longer part of the context (including files a killed sync left
+    // half-written), deepest first.
+    let mut stale: Vec<String> = Vec::new();
     for entry in walkdir::WalkDir::new(dest)
         .min_depth(1)
         .contents_first(true)
@@ -429,129 +491,60 @@ fn sync_dir(
         let Ok(rel) = entry.path().strip_prefix(dest) else {
             continue;
         };
-        if !index.contains_key(rel.to_string_lossy().as_ref()) {
-            stale.push(entry.path().to_path_buf());
+        let rel = rel.to_string_lossy();
+        if !index.contains_key(rel.as_ref()) {
+            stale.push(rel.into_owned());
         }
     }
-    for path in stale {
-        let removed = match path.symlink_metadata() {
-            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
-            Ok(_) => fs::remove_file(&path),
-            Err(_) => continue,
-        };
-        removed.map_err(|e| Error::io(&path, e))?;
-        stats.removed += 1;
+    for rel in stale {
+        if copy
+            .remove(&rel)
+            .map_err(|e| Error::io(&dest.join(&rel), e))?
+        {
+            stats.removed += 1;
+        }
     }
     // Directory times last: writing into a directory changes them.
-    for (dir, meta) in dir_times.iter().rev() {
-        set_mtime(dir, meta);
+    for (dir, mtime) in dir_times.iter().rev() {
+        copy.set_dir_mtime(dir, *mtime);
     }
     Ok((index, stats))
 }
 
-fn set_mtime(path: &Path, meta: &fs::Metadata) {
-    let mtime = filetime_of(meta);
-    if let Ok(f) = fs::File::open(path) {
-        let _ = f.set_times(fs::FileTimes::new().set_modified(mtime).set_accessed(mtime));
-    }
-}
-
-fn filetime_of(meta: &fs::Metadata) -> std::time::SystemTime {
-    meta.modified().unwrap_or(std::time::UNIX_EPOCH)
-}
-
-fn hash_file(path: &Path) -> Result<Digest, Error> {
-    let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+/// The digest of a file already in the copy.
+fn hash_copied(copy: &mut CopyWriter, rel: &str) -> io::Result<Digest> {
+    let mut file = copy
+        .open_file(rel)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not a regular file"))?;
     let mut hasher = sha2::Sha256::new();
-    io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
+    io::copy(&mut file, &mut hasher)?;
     Ok(Digest::from_sha256_bytes(hasher.finalize().into()))
-}
-
-/// Copies a regular file's bytes to `dest`, hashing them on the way.
-fn copy_hashing(src: &Path, dest: &Path) -> Result<(u64, Digest), Error> {
-    use std::io::{Read, Write};
-    let mut input = fs::File::open(src).map_err(|e| Error::io(src, e))?;
-    let mut output = fs::File::create(dest).map_err(|e| Error::io(dest, e))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = input.read(&mut buf).map_err(|e| Error::io(src, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        output
-            .write_all(&buf[..n])
-            .map_err(|e| Error::io(dest, e))?;
-        total += n as u64;
-    }
-    Ok((total, Digest::from_sha256_bytes(hasher.finalize().into())))
 }
 
 /// Copies one entry into the synced tree, owned by root with the source's mode and
 /// modification time; returns a regular file's content digest.
 fn copy_entry(
+    copy: &mut CopyWriter,
     src: &Path,
-    dest: &Path,
+    rel: &str,
     meta: &fs::Metadata,
     link: Option<&str>,
     stats: &mut SyncStats,
-) -> Result<Option<Digest>, Error> {
-    if let Ok(existing) = dest.symlink_metadata() {
-        let same_kind = existing.file_type().is_dir() && meta.is_dir();
-        if !same_kind {
-            let removed = if existing.is_dir() {
-                fs::remove_dir_all(dest)
-            } else {
-                fs::remove_file(dest)
-            };
-            removed.map_err(|e| Error::io(dest, e))?;
-        }
-    }
-    let io_err = |e| Error::io(dest, e);
-    if let Some(target) = link {
-        std::os::unix::fs::symlink(target, dest).map_err(io_err)?;
-        let _ = rustix::fs::chownat(
-            rustix::fs::CWD,
-            dest,
-            Some(rustix::fs::Uid::ROOT),
-            Some(rustix::fs::Gid::ROOT),
-            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-        );
-        stats.copied += 1;
-        return Ok(None);
-    }
+) -> io::Result<Option<Digest>> {
     let mut digest = None;
-    if meta.is_dir() {
-        if !dest.is_dir() {
-            fs::create_dir(dest).map_err(io_err)?;
-        }
+    if let Some(target) = link {
+        copy.symlink(rel, target)?;
+    } else if meta.is_dir() {
+        copy.dir(rel, meta.mode())?;
     } else if meta.is_file() {
-        let tmp = dest.with_file_name(format!(
-            ".hearth-sync-{}",
-            dest.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ));
-        let (bytes, sha) = copy_hashing(src, &tmp)?;
-        fs::rename(&tmp, dest).map_err(io_err)?;
+        let mut input = fs::File::open(src)?;
+        let (bytes, sha) = copy.file(rel, meta.mode(), mtime_ns(meta), &mut input)?;
         stats.bytes += bytes;
         digest = Some(sha);
-        let f = fs::File::open(dest).map_err(io_err)?;
-        let mtime = filetime_of(meta);
-        let _ = f.set_times(fs::FileTimes::new().set_modified(mtime).set_accessed(mtime));
     } else {
         // Sockets, fifos and devices are not part of a build context.
         return Ok(None);
     }
-    rustix::fs::chown(
-        dest,
-        Some(rustix::fs::Uid::ROOT),
-        Some(rustix::fs::Gid::ROOT),
-    )
-    .map_err(|e| Error::io(dest, e.into()))?;
-    fs::set_permissions(dest, fs::Permissions::from_mode(meta.mode() & 0o7777)).map_err(io_err)?;
     stats.copied += 1;
     Ok(digest)
 }
@@ -686,5 +679,50 @@ mod tests {
         .unwrap();
         let names: Vec<&String> = index.keys().collect();
         assert_eq!(names, vec!["app", "app/main.c", "top.txt"]);
+    }
+
+    #[test]
+    fn a_re_included_file_brings_its_ignored_directory_with_its_metadata() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let src = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        write(src.path(), "docs/big.md", "big");
+        write(src.path(), "docs/keep.md", "keep");
+        write(src.path(), "top.txt", "t");
+        fs::set_permissions(src.path().join("docs"), fs::Permissions::from_mode(0o750)).unwrap();
+        let excludes = vec!["docs".to_owned(), "!docs/keep.md".to_owned()];
+        let (index, _) =
+            sync_dir(src.path(), dest.path(), &excludes, &[], &BTreeMap::new()).unwrap();
+        let names: Vec<&String> = index.keys().collect();
+        assert_eq!(names, vec!["docs", "docs/keep.md", "top.txt"]);
+        assert_eq!(
+            fs::read_to_string(dest.path().join("docs/keep.md")).unwrap(),
+            "keep"
+        );
+        assert_eq!(
+            fs::metadata(dest.path().join("docs")).unwrap().mode() & 0o7777,
+            0o750,
+            "the directory is the context's, not a default one"
+        );
+        // Unchanged on the next sync.
+        let (again, stats) = sync_dir(src.path(), dest.path(), &excludes, &[], &index).unwrap();
+        assert_eq!((stats.copied, stats.removed), (0, 0));
+        assert_eq!(again, index);
+    }
+
+    #[test]
+    fn a_link_in_the_copy_is_replaced_never_written_through() {
+        let src = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        fs::write(host.path().join("f"), "host").unwrap();
+        std::os::unix::fs::symlink(host.path(), src.path().join("d")).unwrap();
+        let (index, _) = sync_dir(src.path(), dest.path(), &[], &[], &BTreeMap::new()).unwrap();
+        // The context's link becomes a directory holding `f`.
+        fs::remove_file(src.path().join("d")).unwrap();
+        write(src.path(), "d/f", "ctx");
+        sync_dir(src.path(), dest.path(), &[], &[], &index).unwrap();
+        assert_eq!(fs::read_to_string(host.path().join("f")).unwrap(), "host");
+        assert_eq!(fs::read_to_string(dest.path().join("d/f")).unwrap(), "ctx");
     }
 }

@@ -32,6 +32,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A `RUN --mount` source could not be opened inside its root.
+    #[error("RUN --mount source {path:?}: {cause}")]
+    MountSource {
+        /// The source path as the Dockerfile gave it.
+        path: String,
+        /// Why it could not be opened.
+        cause: std::io::Error,
+    },
+    /// The step's working directory cannot be made inside its root filesystem.
+    #[error("working dir {path} points to invalid target: {cause}")]
+    Workdir {
+        /// The working directory as the Dockerfile gave it.
+        path: String,
+        /// Why.
+        cause: std::io::Error,
+    },
     /// The step's command exited with a non-zero code. The wording is BuildKit's.
     #[error("process {command} did not complete successfully: exit code: {code}")]
     Process {

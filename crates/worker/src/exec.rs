@@ -12,18 +12,22 @@ use std::sync::atomic::Ordering;
 use hearth_executor::runc::Stream;
 use hearth_executor::stubs::MountStubs;
 use hearth_executor::{MountSpec, Network, ProcessSpec, RunSpec, Security};
+use hearth_fsroot::{DirCreate, Root};
 use hearth_graph::op::{ExecOp, MountKind, NetworkMode, SecurityMode};
 use hearth_solver::{CacheKey, Job, LogStream, NodeCtx};
 use hearth_store::LayerOrigin;
 
 use crate::cachemount::CacheMountGuard;
+use crate::pin::{Source, pin};
 use crate::secrets::SecretDir;
 use crate::snapshot::{Mounted, Writable};
-use crate::{Error, Host, Ref, Session, records, under};
+use crate::{Error, Host, Ref, Session, records};
 
-/// Everything a running step holds; dropped in reverse order of acquisition.
+/// Everything a running step holds; fields drop in this order, so pinned sources are
+/// unmounted before the views they were taken from.
 #[derive(Default)]
 struct Held {
+    pins: Vec<Source>,
     views: Vec<Mounted>,
     writable: Vec<Writable>,
     caches: Vec<CacheMountGuard>,
@@ -40,7 +44,7 @@ struct ScratchDir(PathBuf);
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = hearth_fsroot::remove_tree(&self.0);
     }
 }
 
@@ -185,25 +189,30 @@ async fn run_mounted(
             MountKind::Bind => {
                 let (view_root, keep) = view_of(host, input, scratch, n, m.readonly, &mut held)?;
                 held.views.extend(keep);
+                let source = pin(&view_root, &m.selector, &scratch.join(format!("pin-{n}")))?;
                 mounts.push(MountSpec::Bind {
-                    source: under(&view_root, &m.selector),
+                    source: source.path().to_path_buf(),
                     destination: m.target.clone(),
                     readonly: m.readonly,
                 });
+                held.pins.push(source);
             }
             MountKind::Cache { id, sharing } => {
                 let (seed, keep) = match input {
                     Some(_) => {
                         let (view_root, keep) = view_of(host, input, scratch, n, true, &mut held)?;
-                        (Some(under(&view_root, &m.selector)), keep)
+                        let seed =
+                            pin(&view_root, &m.selector, &scratch.join(format!("seed-{n}")))?;
+                        (Some(seed), keep)
                     }
                     None => (None, None),
                 };
                 restore_imported_mount(host, id).await?;
                 let guard = host
                     .cache_mounts
-                    .acquire(id, *sharing, seed.as_deref())
+                    .acquire(id, *sharing, seed.as_ref().map(Source::path))
                     .await?;
+                drop(seed);
                 drop(keep);
                 mounts.push(MountSpec::Bind {
                     source: guard.path.clone(),
@@ -351,36 +360,25 @@ fn view_of(
 }
 
 /// Creates the working directory (and missing parents) owned by the step's user, as
-/// BuildKit does before starting the process.
+/// BuildKit does before starting the process: the path is resolved inside the root
+/// filesystem as runc's `SecureJoin` resolves the uncleaned cwd (so `/a/../b` creates
+/// only `/b`, and a link leads where it points inside the image), and what is missing
+/// is created through descriptors, never through a link.
 fn create_workdir(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), Error> {
-    let mut path = rootfs.to_path_buf();
-    for component in Path::new(cwd).components() {
-        let std::path::Component::Normal(name) = component else {
-            continue;
-        };
-        path.push(name);
-        match path.symlink_metadata() {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                // Resolving symlinks inside the rootfs is the runtime's job; stop here.
-                return Ok(());
-            }
-            Ok(_) => {}
-            Err(_) => {
-                std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
-                std::fs::set_permissions(
-                    &path,
-                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
-                )
-                .map_err(|e| Error::io(&path, e))?;
-                rustix::fs::chown(
-                    &path,
-                    Some(rustix::fs::Uid::from_raw(uid)),
-                    Some(rustix::fs::Gid::from_raw(gid)),
-                )
-                .map_err(|e| Error::io(&path, e.into()))?;
-            }
-        }
-    }
+    let root = Root::open(rootfs).map_err(|e| Error::io(rootfs, e))?;
+    let invalid = |e: std::io::Error| Error::Workdir {
+        path: cwd.to_owned(),
+        cause: e,
+    };
+    let resolved = root.resolve(cwd.as_bytes()).map_err(invalid)?;
+    let how = DirCreate {
+        mode: 0o755,
+        inherit_setgid: true,
+        owner: Some((uid, gid)),
+        replace: false,
+    };
+    root.open_dir(&resolved, Some(&how), &mut |_| {})
+        .map_err(|e| invalid(e.into()))?;
     Ok(())
 }
 
@@ -400,16 +398,16 @@ async fn restore_imported_mount(host: &Host, id: &str) -> Result<(), Error> {
         Ok(true) => {
             if std::fs::rename(&staging, &dir).is_err() {
                 // Another step made the directory first; theirs is as good.
-                let _ = std::fs::remove_dir_all(&staging);
+                let _ = hearth_fsroot::remove_tree(&staging);
             }
             Ok(())
         }
         Ok(false) => {
-            let _ = std::fs::remove_dir_all(&staging);
+            let _ = hearth_fsroot::remove_tree(&staging);
             Ok(())
         }
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
+            let _ = hearth_fsroot::remove_tree(&staging);
             Err(e)
         }
     }

@@ -128,6 +128,6 @@ struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = hearth_fsroot::remove_tree(&self.0);
     }
 }

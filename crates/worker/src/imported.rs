@@ -215,7 +215,7 @@ pub async fn fetch_blob(
                 ingest(host, &scratch.join(blob.digest.hex()), blob.digest).await
             }
             .await;
-            let _ = std::fs::remove_dir_all(&scratch);
+            let _ = hearth_fsroot::remove_tree(&scratch);
             outcome?;
             host.metrics
                 .layers_pulled

@@ -15,6 +15,7 @@
 mod cachemount;
 mod content;
 pub mod context;
+mod copywriter;
 mod error;
 mod exec;
 mod file;
@@ -24,6 +25,7 @@ mod image;
 pub mod imported;
 pub use image::download_blob;
 mod keys;
+mod pin;
 mod records;
 mod remote;
 mod secrets;
@@ -31,7 +33,7 @@ pub mod snapshot;
 mod usage;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -521,9 +523,4 @@ fn merge(host: &Host, key: CacheKey, inputs: &[Ref]) -> Result<Ref, Error> {
     }
     records::save(host, key, &layers, "merge", "merge")?;
     Ok(Ref::Layers(Arc::new(layers)))
-}
-
-/// Joins `path` (absolute inside a filesystem) onto `root`.
-pub(crate) fn under(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
 }

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs;
 use std::future::Future;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,7 +20,10 @@ use hearth_core::Digest;
 use hearth_graph::op::LocalSource;
 use hearth_solver::Job;
 
-use crate::context::{ContextFilter, ContextView, Decision, Seen, SyncStats, SyncedCopy};
+use crate::context::{
+    ContextFilter, ContextView, Decision, Seen, SkippedParents, SyncStats, SyncedCopy,
+};
+use crate::copywriter::{self, CopyWriter};
 use crate::{Error, Host, Ref};
 
 /// One entry of a client's context listing.
@@ -105,7 +107,8 @@ pub(crate) async fn sync(
         &source.exclude_patterns,
         &source.follow_paths,
     )?;
-    let plan = plan(&wanted, &previous, &dest);
+    let mut writer = CopyWriter::open(&dest).map_err(|e| Error::io(&dest, e))?;
+    let plan = plan(&wanted, &previous, &mut writer);
     let incoming =
         host.store
             .tmp_dir()
@@ -123,22 +126,15 @@ pub(crate) async fn sync(
             .await
             .map_err(|e| Error::Unsupported(format!("transferring the context failed: {e}")));
         if let Err(e) = fetched {
-            let _ = fs::remove_dir_all(&incoming);
+            let _ = hearth_fsroot::remove_tree(&incoming);
             return Err(e);
         }
     }
-    let dest_for_task = dest.clone();
     let incoming_for_task = incoming.clone();
     let store = host.store.clone();
     let (index, stats) = tokio::task::spawn_blocking(move || {
-        let applied = apply(
-            &wanted,
-            &previous,
-            &dest_for_task,
-            &incoming_for_task,
-            &plan,
-        );
-        let _ = fs::remove_dir_all(&incoming_for_task);
+        let applied = apply(&wanted, &previous, &mut writer, &incoming_for_task, &plan);
+        let _ = hearth_fsroot::remove_tree(&incoming_for_task);
         let (index, stats) = applied?;
         copy.save_index(&store, &index, &previous)?;
         Ok::<_, Error>((index, stats))
@@ -167,6 +163,7 @@ fn select(
     // Walk order: a directory's entries follow it directly, sorted by name.
     sorted.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
     let mut skipped: Option<String> = None;
+    let mut skipped_parents = SkippedParents::new();
     let mut symlinks: Vec<&str> = Vec::new();
     let mut out = Vec::new();
     for entry in sorted {
@@ -190,8 +187,13 @@ fn select(
             }
             skipped = None;
         }
+        skipped_parents.enter(&entry.path);
         match filter.decide(&entry.path, entry.is_dir())? {
-            Decision::Include => out.push(entry.clone()),
+            Decision::Include => {
+                out.extend(skipped_parents.include().map(|(_, dir)| dir));
+                out.push(entry.clone());
+            }
+            Decision::Skip if entry.is_dir() => skipped_parents.skip(&entry.path, entry.clone()),
             Decision::Skip => {}
             Decision::SkipSubtree => skipped = Some(format!("{}/", entry.path)),
         }
@@ -227,29 +229,29 @@ struct Plan {
     /// Contents to ask the client for.
     fetch: Vec<Digest>,
     /// Contents already in the copy, at a path that stays: digest → that path.
-    local: HashMap<Digest, PathBuf>,
+    local: HashMap<Digest, String>,
 }
 
-/// Whether the copy's file at `path` is still the one `seen` describes (a sync killed
+/// Whether the copy's entry at `path` is still the one `seen` describes (a sync killed
 /// halfway may have replaced it without recording so).
-fn on_disk(path: &Path, seen: &Seen) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = path.symlink_metadata() else {
+fn on_disk(copy: &mut CopyWriter, path: &str, seen: &Seen) -> bool {
+    let Ok(Some(st)) = copy.lstat(path) else {
         return false;
     };
-    if !meta.is_file() {
-        return true;
+    let kind = st.st_mode & 0o170_000;
+    if kind != seen.mode & 0o170_000 {
+        return false;
     }
-    let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-    meta.len() == seen.size && mtime == seen.mtime_ns
+    kind != 0o100_000
+        || (u64::try_from(st.st_size).ok() == Some(seen.size)
+            && copywriter::mtime_ns(&st) == seen.mtime_ns)
 }
 
-fn plan(wanted: &[RemoteEntry], previous: &BTreeMap<String, Seen>, dest: &Path) -> Plan {
+fn plan(wanted: &[RemoteEntry], previous: &BTreeMap<String, Seen>, copy: &mut CopyWriter) -> Plan {
     let mut unchanged = Vec::with_capacity(wanted.len());
     for entry in wanted {
         let seen = seen_of(entry);
-        let same =
-            previous.get(&entry.path) == Some(&seen) && on_disk(&dest.join(&entry.path), &seen);
+        let same = previous.get(&entry.path) == Some(&seen) && on_disk(copy, &entry.path, &seen);
         unchanged.push(same);
     }
     // Any content the copy holds now can be reused, even from a path about to change or
@@ -258,9 +260,9 @@ fn plan(wanted: &[RemoteEntry], previous: &BTreeMap<String, Seen>, dest: &Path) 
     for (path, seen) in previous {
         if let Some(digest) = seen.sha256
             && !local.contains_key(&digest)
-            && on_disk(&dest.join(path), seen)
+            && on_disk(copy, path, seen)
         {
-            local.insert(digest, dest.join(path));
+            local.insert(digest, path.clone());
         }
     }
     let mut fetch = Vec::new();
@@ -285,11 +287,10 @@ fn plan(wanted: &[RemoteEntry], previous: &BTreeMap<String, Seen>, dest: &Path) 
 fn apply(
     wanted: &[RemoteEntry],
     previous: &BTreeMap<String, Seen>,
-    dest: &Path,
+    copy: &mut CopyWriter,
     incoming: &Path,
     plan: &Plan,
 ) -> Result<(BTreeMap<String, Seen>, SyncStats), Error> {
-    fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
     let mut stats = SyncStats::default();
     let mut index = BTreeMap::new();
     // Copies from paths that stay come first, before any write could replace them.
@@ -306,36 +307,39 @@ fn apply(
         if arrived.is_file() {
             staged.insert(digest, arrived);
         } else if let Some(at) = plan.local.get(&digest) {
-            let copy = incoming.join(format!("local-{}", digest.hex()));
+            let stage = incoming.join(format!("local-{}", digest.hex()));
             fs::create_dir_all(incoming).map_err(|e| Error::io(incoming, e))?;
-            fs::copy(at, &copy).map_err(|e| Error::io(at, e))?;
-            staged.insert(digest, copy);
+            let mut from = copy
+                .open_file(at)
+                .map_err(|e| Error::io(Path::new(at), e))?
+                .ok_or_else(|| {
+                    Error::Unsupported(format!(
+                        "the synced context changed while it was read ({at}); run the build again"
+                    ))
+                })?;
+            let mut to = fs::File::create(&stage).map_err(|e| Error::io(&stage, e))?;
+            std::io::copy(&mut from, &mut to).map_err(|e| Error::io(&stage, e))?;
+            staged.insert(digest, stage);
         }
     }
-    let mut dirs: Vec<(PathBuf, i128)> = Vec::new();
+    let mut dirs: Vec<(&str, i128)> = Vec::new();
     for (entry, same) in wanted.iter().zip(&plan.unchanged) {
-        let target = dest.join(&entry.path);
         let seen = seen_of(entry);
+        let failed = |e| Error::io(Path::new(&entry.path), e);
         if *same {
             if entry.is_dir() {
-                dirs.push((target, entry.mtime_ns));
+                dirs.push((&entry.path, entry.mtime_ns));
             }
             stats.entries += 1;
             index.insert(entry.path.clone(), seen);
             continue;
         }
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
         if entry.is_dir() {
-            replace_unless_dir(&target)?;
-            fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
-            set_mode(&target, entry.mode)?;
-            dirs.push((target, entry.mtime_ns));
+            copy.dir(&entry.path, entry.mode).map_err(failed)?;
+            dirs.push((&entry.path, entry.mtime_ns));
         } else if entry.is_symlink() {
             let Some(link) = &entry.link else { continue };
-            remove_any(&target)?;
-            std::os::unix::fs::symlink(link, &target).map_err(|e| Error::io(&target, e))?;
+            copy.symlink(&entry.path, link).map_err(failed)?;
         } else if entry.is_file() {
             let digest = entry.digest.ok_or_else(|| {
                 Error::Unsupported(format!("the client listed {} without a digest", entry.path))
@@ -346,18 +350,10 @@ fn apply(
                     entry.path
                 ))
             })?;
-            let tmp = target.with_file_name(format!(
-                ".hearth-sync-{}",
-                target
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ));
-            let bytes = fs::copy(from, &tmp).map_err(|e| Error::io(&tmp, e))?;
-            set_mode(&tmp, entry.mode)?;
-            set_mtime_ns(&tmp, entry.mtime_ns);
-            remove_any(&target)?;
-            fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
+            let mut input = fs::File::open(from).map_err(|e| Error::io(from, e))?;
+            let (bytes, _) = copy
+                .file(&entry.path, entry.mode, entry.mtime_ns, &mut input)
+                .map_err(failed)?;
             if plan.fetch.contains(&digest) {
                 stats.bytes += bytes;
             }
@@ -376,45 +372,17 @@ fn apply(
         .collect();
     stale.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for path in stale {
-        let target = dest.join(path);
-        if target.symlink_metadata().is_ok() {
-            remove_any(&target)?;
+        if copy
+            .remove(path)
+            .map_err(|e| Error::io(Path::new(path), e))?
+        {
             stats.removed += 1;
         }
     }
     for (dir, mtime) in dirs.iter().rev() {
-        set_mtime_ns(dir, *mtime);
+        copy.set_dir_mtime(dir, *mtime);
     }
     Ok((index, stats))
-}
-
-fn remove_any(path: &Path) -> Result<(), Error> {
-    match path.symlink_metadata() {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(|e| Error::io(path, e)),
-        Ok(_) => fs::remove_file(path).map_err(|e| Error::io(path, e)),
-        Err(_) => Ok(()),
-    }
-}
-
-fn replace_unless_dir(path: &Path) -> Result<(), Error> {
-    match path.symlink_metadata() {
-        Ok(m) if !m.is_dir() => fs::remove_file(path).map_err(|e| Error::io(path, e)),
-        _ => Ok(()),
-    }
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777))
-        .map_err(|e| Error::io(path, e))
-}
-
-fn set_mtime_ns(path: &Path, mtime_ns: i128) {
-    let secs = u64::try_from(mtime_ns.div_euclid(1_000_000_000)).unwrap_or(0);
-    let nanos = u32::try_from(mtime_ns.rem_euclid(1_000_000_000)).unwrap_or(0);
-    let time = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
-    if let Ok(f) = fs::File::open(path) {
-        let _ = f.set_times(fs::FileTimes::new().set_modified(time).set_accessed(time));
-    }
 }
 
 #[cfg(test)]
@@ -467,10 +435,12 @@ mod tests {
             file("top.txt", "alpha", 7),
         ];
         let wanted = select(&listing, &[], &[]).unwrap();
-        let first = plan(&wanted, &BTreeMap::new(), &dest);
+        let mut copy = CopyWriter::open(&dest).unwrap();
+        let first = plan(&wanted, &BTreeMap::new(), &mut copy);
         assert_eq!(first.fetch.len(), 2, "alpha once, beta once");
         deliver(&first, &["alpha", "beta"], &incoming);
-        let (index, stats) = apply(&wanted, &BTreeMap::new(), &dest, &incoming, &first).unwrap();
+        let (index, stats) =
+            apply(&wanted, &BTreeMap::new(), &mut copy, &incoming, &first).unwrap();
         assert_eq!(stats.bytes, 5 + 4 + 5);
         assert_eq!(fs::read_to_string(dest.join("top.txt")).unwrap(), "alpha");
         assert_eq!(
@@ -480,9 +450,9 @@ mod tests {
         );
 
         // Unchanged: nothing to fetch, nothing copied.
-        let again = plan(&wanted, &index, &dest);
+        let again = plan(&wanted, &index, &mut copy);
         assert!(again.fetch.is_empty());
-        let (index2, stats) = apply(&wanted, &index, &dest, &incoming, &again).unwrap();
+        let (index2, stats) = apply(&wanted, &index, &mut copy, &incoming, &again).unwrap();
         assert_eq!((stats.copied, stats.bytes), (0, 0));
         assert_eq!(index2, index);
 
@@ -495,11 +465,11 @@ mod tests {
             file("top.txt", "alpha", 7),
         ];
         let wanted = select(&listing, &[], &[]).unwrap();
-        let third = plan(&wanted, &index2, &dest);
+        let third = plan(&wanted, &index2, &mut copy);
         assert_eq!(third.fetch, vec![Digest::of(b"gamma")]);
         let _ = fs::remove_dir_all(&incoming);
         deliver(&third, &["gamma"], &incoming);
-        let (_, stats) = apply(&wanted, &index2, &dest, &incoming, &third).unwrap();
+        let (_, stats) = apply(&wanted, &index2, &mut copy, &incoming, &third).unwrap();
         assert_eq!(stats.bytes, 5, "only gamma came from the client");
         assert_eq!(stats.removed, 1);
         assert_eq!(
@@ -558,5 +528,74 @@ mod tests {
         };
         let err = select(&[link, file("etc/passwd", "x", 1)], &[], &[]).unwrap_err();
         assert!(err.to_string().contains("etc/passwd"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_turned_into_a_link_to_the_host_is_never_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let host = root.path().join("host");
+        fs::create_dir_all(host.join("sub")).unwrap();
+        fs::write(host.join("f"), "host file").unwrap();
+        fs::write(host.join("sub/g"), "host file").unwrap();
+        let dest = root.path().join("copy");
+        let incoming = root.path().join("incoming");
+        let mut copy = CopyWriter::open(&dest).unwrap();
+        let listing = vec![
+            dir("d"),
+            file("d/f", "ctx", 5),
+            dir("d/sub"),
+            file("d/sub/g", "ctx2", 5),
+        ];
+        let wanted = select(&listing, &[], &[]).unwrap();
+        let first = plan(&wanted, &BTreeMap::new(), &mut copy);
+        deliver(&first, &["ctx", "ctx2"], &incoming);
+        let (index, _) = apply(&wanted, &BTreeMap::new(), &mut copy, &incoming, &first).unwrap();
+        // Between two builds the client makes `d` a link to a directory of the daemon's
+        // host: the stale `d/f` and `d/sub/g` must not be removed there.
+        let link = RemoteEntry {
+            path: "d".into(),
+            mode: 0o120_777,
+            size: 0,
+            mtime_ns: 0,
+            link: Some(host.to_string_lossy().into_owned()),
+            digest: None,
+        };
+        let wanted = select(&[link], &[], &[]).unwrap();
+        let second = plan(&wanted, &index, &mut copy);
+        let (index, stats) = apply(&wanted, &index, &mut copy, &incoming, &second).unwrap();
+        assert_eq!(fs::read_to_string(host.join("f")).unwrap(), "host file");
+        assert_eq!(fs::read_to_string(host.join("sub/g")).unwrap(), "host file");
+        assert!(fs::symlink_metadata(dest.join("d")).unwrap().is_symlink());
+        assert_eq!(stats.removed, 0, "the old entries went with the directory");
+        // And back: `d` a directory again, with a file the host also has.
+        let wanted = select(&[dir("d"), file("d/f", "back", 9)], &[], &[]).unwrap();
+        let third = plan(&wanted, &index, &mut copy);
+        let _ = fs::remove_dir_all(&incoming);
+        deliver(&third, &["back"], &incoming);
+        apply(&wanted, &index, &mut copy, &incoming, &third).unwrap();
+        assert_eq!(fs::read_to_string(host.join("f")).unwrap(), "host file");
+        assert_eq!(fs::read_to_string(dest.join("d/f")).unwrap(), "back");
+    }
+
+    #[test]
+    fn a_re_included_file_brings_its_ignored_directory() {
+        let listing = vec![
+            dir("docs"),
+            file("docs/big.md", "b", 1),
+            file("docs/keep.md", "k", 1),
+            dir("other"),
+            file("other/x", "x", 1),
+        ];
+        let excludes = vec![
+            "docs".to_owned(),
+            "other".to_owned(),
+            "!docs/keep.md".to_owned(),
+        ];
+        let selected: Vec<String> = select(&listing, &excludes, &[])
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(selected, vec!["docs", "docs/keep.md"]);
     }
 }
