@@ -137,17 +137,14 @@ impl ClientOutput {
     }
 }
 
+/// Extracts a directory output through the exporter's writer, which replaces what an
+/// earlier output left (links included) instead of writing through it.
 fn extract(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
-    let failed =
-        |e: io::Error| EngineError::Input(format!("extracting into {}: {e}", dest.display()));
-    fs::create_dir_all(dest).map_err(failed)?;
-    let file = fs::File::open(tarball).map_err(failed)?;
-    let mut archive = tar::Archive::new(io::BufReader::new(file));
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_mtime(true);
-    archive.set_overwrite(true);
-    // `unpack` refuses entries that would land outside `dest`.
-    archive.unpack(dest).map_err(failed)
+    let file = fs::File::open(tarball)
+        .map_err(|e| EngineError::Input(format!("extracting into {}: {e}", dest.display())))?;
+    hearth_exporter::filesystem::extract_tar(io::BufReader::new(file), dest)
+        .map(drop)
+        .map_err(|e| EngineError::Input(format!("extracting into {}: {e}", dest.display())))
 }
 
 /// Extracts a streamed cache layout: only `oci-layout`, the index entry and

@@ -15,6 +15,8 @@
 //!   through directory descriptors with `O_NOFOLLOW`, never through a link;
 //! - [`remove_tree`] / [`remove_all_at`]: removal that neither follows links nor enters
 //!   another mount;
+//! - [`TreeWriter`]: filling a tree that may hold links (a context copy, an output
+//!   directory) without writing, removing or re-timing anything through them;
 //! - [`Root::read_regular`]: bounded reads of regular files only;
 //! - times and extended attributes that never follow a final symlink.
 //!
@@ -26,6 +28,7 @@ mod relpath;
 mod remove;
 mod root;
 mod times;
+mod writer;
 mod xattr;
 
 pub use at::{file_type, is_errno, is_not_found, lstat_at, open_dir, open_dir_at, read_dir_names};
@@ -35,4 +38,5 @@ pub use remove::{clear_dir, remove_all_at, remove_tree};
 pub use root::{DirCreate, OpenError, Root};
 pub use rustix::fs::{Timespec, Timestamps};
 pub use times::{copy_times, same_times, set_times, set_times_at, timestamps_of};
+pub use writer::{Attrs, TreeWriter};
 pub use xattr::{SELINUX_XATTR, copy_xattrs, get_xattr, list_xattrs, xattr_pairs};
