@@ -134,7 +134,8 @@ impl Runc {
         let result = self
             .run_bundle(&spec.id, &bundle, &log, on_output, cancel)
             .await;
-        let _ = tokio::fs::remove_dir_all(&bundle).await;
+        let doomed = bundle.clone();
+        let _ = tokio::task::spawn_blocking(move || hearth_fsroot::remove_tree(&doomed)).await;
         result
     }
 

@@ -122,3 +122,32 @@ fn library_crates_do_not_use_anyhow() {
         "library crates depending on anyhow: {offenders:?}"
     );
 }
+
+#[test]
+fn trees_are_removed_only_through_fsroot() {
+    // `std::fs::remove_dir_all` descends into mount points (a leftover bind mount of a
+    // cache or a host directory would be emptied); hearth_fsroot::remove_tree refuses to
+    // and is the one removal every crate uses (ARCHITECTURE.md, "Trust boundaries").
+    // Test code may use it on its own temporary directories.
+    let root = repo_root();
+    let mut found = Vec::new();
+    for path in all_sources() {
+        if !path.starts_with(root.join("crates"))
+            || !path.components().any(|c| c.as_os_str() == "src")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (i, line) in code.lines().enumerate() {
+            if line.contains("remove_dir_all(") && !line.trim_start().starts_with("//") {
+                found.push(format!("{}:{}", path.display(), i + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "remove_dir_all outside tests (use hearth_fsroot::remove_tree):\n{}",
+        found.join("\n")
+    );
+}

@@ -137,7 +137,7 @@ fn probe_overlay(scratch: &Path, empty: &Path) -> Result<(), MountError> {
             .unmount()
             .map_err(|e| MountError::new("cannot unmount an overlay test", &target, e))
     })();
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = hearth_fsroot::remove_tree(&dir);
     outcome
 }
 
