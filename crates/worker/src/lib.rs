@@ -47,6 +47,7 @@ use hearth_store::{LayerId, Store};
 
 pub use context::ContextView;
 pub use error::Error;
+pub use http::{DownloadError, DownloadLimits};
 pub use remote::{FetchFuture, FileFetcher, RemoteContext, RemoteEntry};
 pub use usage::Protected;
 
@@ -143,6 +144,8 @@ pub struct HostOptions {
     pub runtime: PathBuf,
     /// `[worker.oci] snapshotter`.
     pub snapshotter: snapshot::SnapshotterKind,
+    /// Bounds of `ADD <url>` downloads.
+    pub downloads: DownloadLimits,
 }
 
 /// What every build on this machine shares.
@@ -153,6 +156,8 @@ pub struct Host {
     pub(crate) state_dir: PathBuf,
     pub(crate) empty_dir: PathBuf,
     pub(crate) snapshotter: snapshot::Snapshotter,
+    /// The client and limits of `ADD <url>`.
+    pub(crate) downloader: http::Downloader,
     /// Counters.
     pub metrics: Metrics,
     pub(crate) cache_mounts: cachemount::CacheMounts,
@@ -200,6 +205,7 @@ impl Host {
             state_dir,
             empty_dir,
             snapshotter,
+            downloader: http::Downloader::new(options.downloads)?,
             metrics: Metrics::default(),
         }))
     }
