@@ -5,7 +5,7 @@
 //! The body streams into the pending layer while it is hashed, so a download holds a
 //! buffer's worth of memory whatever its size. Every download is bounded
 //! ([`DownloadLimits`]): time to connect, time without data, time in all, and size.
-//! BuildKit bounds none of them; for hearth an endless body is an error, not a full disk.
+//! BuildKit has no size limit; for hearth an endless body is an error, not a full disk.
 
 use std::io;
 use std::path::{Component, Path};
@@ -42,7 +42,7 @@ impl DownloadLimits {
     /// so this stops only bodies that were never going to end, at a size any builder's
     /// disk holds.
     pub const DEFAULT_MAX_SIZE: u64 = 16 << 30;
-    /// Go's dial timeout, which BuildKit's downloads inherit.
+    /// The dial timeout of Go's default HTTP transport.
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
     /// The registry client's: a minute without a byte is a dead connection.
     pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
