@@ -33,6 +33,7 @@ pub use client_output::ClientOutput;
 pub use distribution::PullReport;
 pub use error::{DockerfileFailure, EngineError, StepFailure};
 pub use exports::{Export, ExportKind, ImageFormat};
+pub use hearth_worker::DownloadLimits;
 pub use hearth_worker::snapshot::SnapshotterKind as SnapshotterChoice;
 pub use remote::{OutputStream, OutputStreams, RemoteClient};
 pub use settings::{DEFAULT_ROOT, options_from_config, program_found, registry_config};
@@ -51,6 +52,8 @@ pub struct EngineOptions {
     pub max_parallelism: usize,
     /// `[worker.oci] snapshotter`.
     pub snapshotter: SnapshotterChoice,
+    /// Bounds of `ADD <url>` downloads.
+    pub downloads: DownloadLimits,
     /// Called once if another process holds the root, before waiting for it.
     pub on_wait: Option<OnWait>,
 }
@@ -146,6 +149,7 @@ impl Engine {
             &HostOptions {
                 runtime: options.runtime,
                 snapshotter: options.snapshotter,
+                downloads: options.downloads,
             },
         )?;
         host.cleanup().await;

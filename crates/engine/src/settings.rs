@@ -8,7 +8,7 @@ use std::sync::Arc;
 use hearth_config::{Config, Snapshotter};
 use hearth_registry::{CredentialSource, HostConfig, RegistryConfig};
 
-use crate::{EngineError, EngineOptions, SnapshotterChoice};
+use crate::{DownloadLimits, EngineError, EngineOptions, SnapshotterChoice};
 
 /// The state root when neither `--root` nor the file's `root` names one.
 pub const DEFAULT_ROOT: &str = "/var/lib/hearth";
@@ -59,6 +59,7 @@ pub fn options_from_config(
             Snapshotter::Overlayfs => SnapshotterChoice::Overlayfs,
             Snapshotter::Native => SnapshotterChoice::Native,
         },
+        downloads: DownloadLimits::default(),
         on_wait: None,
     })
 }

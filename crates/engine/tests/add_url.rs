@@ -1,15 +1,19 @@
 //! `ADD <url>` downloads through a real HTTP server (Python's `http.server`): verified
 //! against `--checksum`, re-fetched on every build, and re-run only when the content
-//! changed.
+//! changed. Servers that never finish (an endless body, a body that stops, a drip, a
+//! size announced too large, a listener that never accepts) fail the step with the limit
+//! they ran into, and leave nothing behind in the store.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod support;
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hearth_engine::{Export, ExportKind, ImageFormat};
+use hearth_engine::{DownloadLimits, Engine, Export, ExportKind, ImageFormat};
 use support::{Env, build, request};
 
 struct HttpServer(Child, u16);
@@ -124,4 +128,162 @@ async fn add_url_is_verified_refetched_and_keyed_by_content() {
     let message = error.to_string();
     assert!(message.contains("checksum mismatch"), "{message}");
     drop(server);
+}
+
+/// A loopback HTTP server answering every request with `respond(path, connection)`, one
+/// thread per connection; each thread ends when the client hangs up.
+fn raw_server(respond: fn(&str, TcpStream)) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for connection in listener.incoming() {
+            let Ok(mut connection) = connection else {
+                return;
+            };
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") {
+                    match connection.read(&mut byte) {
+                        Ok(1) => request.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let request = String::from_utf8_lossy(&request).into_owned();
+                let path = request.split(' ').nth(1).unwrap_or_default().to_owned();
+                respond(&path, connection);
+            });
+        }
+    });
+    port
+}
+
+/// What the misbehaving server sends for each path.
+fn misbehave(path: &str, mut connection: TcpStream) {
+    let block = vec![b'x'; 64 << 10];
+    let head = |c: &mut TcpStream, extra: &str| {
+        c.write_all(
+            format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n{extra}\r\n")
+                .as_bytes(),
+        )
+    };
+    match path {
+        // Never ends: a body without a length, as fast as the client reads.
+        "/endless" => {
+            let _ = head(&mut connection, "");
+            while connection.write_all(&block).is_ok() {}
+        }
+        // Says up front that it is too large.
+        "/huge" => {
+            let _ = head(
+                &mut connection,
+                &format!("Content-Length: {}\r\n", 1u64 << 40),
+            );
+            while connection.write_all(&block).is_ok() {}
+        }
+        // Sends a little, then nothing, holding the connection open.
+        "/stall" => {
+            let _ = head(&mut connection, "");
+            let _ = connection.write_all(&block[..100]);
+            let mut sink = [0u8; 1];
+            let _ = connection.read(&mut sink);
+        }
+        // A byte at a time, often enough never to stall, never ending.
+        "/drip" => {
+            let _ = head(&mut connection, "");
+            while connection.write_all(b"x").is_ok() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        _ => {
+            let _ = connection.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        }
+    }
+}
+
+/// A loopback port whose listener never accepts and whose queue is full, so a connection
+/// attempt gets no answer (the kernel drops the SYN). The listener must stay alive.
+fn unanswered_port() -> (TcpListener, Vec<TcpStream>, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut queued = Vec::new();
+    for _ in 0..4096 {
+        match TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_millis(200),
+        ) {
+            Ok(stream) => queued.push(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return (listener, queued, port);
+            }
+            Err(e) => panic!("filling the listen queue: {e}"),
+        }
+    }
+    panic!("the listen queue of port {port} never filled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_url_stops_at_each_limit_and_names_it() {
+    let env = Env::new();
+    let port = raw_server(misbehave);
+    let (_listener, _queued, silent_port) = unanswered_port();
+    let mut options = env.options(env.root.path());
+    options.downloads = DownloadLimits {
+        connect_timeout: Duration::from_secs(1),
+        stall_timeout: Duration::from_secs(2),
+        deadline: Duration::from_secs(6),
+        max_size: 4 << 20,
+    };
+    let engine = Engine::open(options).await.unwrap();
+
+    let cases = [
+        (
+            format!("http://127.0.0.1:{port}/endless"),
+            "the body is larger than the 4 MiB a download may have",
+        ),
+        (
+            format!("http://127.0.0.1:{port}/huge"),
+            "the server announces 1024 GiB, more than the 4 MiB a download may have",
+        ),
+        (
+            format!("http://127.0.0.1:{port}/stall"),
+            "the server sent nothing for 2s (the stall timeout)",
+        ),
+        (
+            format!("http://127.0.0.1:{port}/drip"),
+            "not complete after 6s (the download deadline)",
+        ),
+        (
+            format!("http://127.0.0.1:{silent_port}/file"),
+            "could not connect within 1s (the connect timeout)",
+        ),
+        (
+            format!("http://127.0.0.1:{port}/.."),
+            "the URL does not end in a file name (it gives \"..\")",
+        ),
+    ];
+    for (i, (url, expected)) in cases.iter().enumerate() {
+        let ctx = env.context(
+            &format!("ctx{i}"),
+            &[("Dockerfile", &format!("FROM scratch\nADD {url} /file\n"))],
+        );
+        let report = build(&engine, request(&ctx, Vec::new())).await;
+        let Err(error) = report.outcome else {
+            panic!("ADD {url} must fail");
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("downloading {url}: {expected}")),
+            "ADD {url}: {message}"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(engine.store().tmp_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("layer-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "failed downloads left layers: {leftovers:?}"
+    );
 }

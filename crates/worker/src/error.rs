@@ -82,13 +82,17 @@ pub enum Error {
     #[error("computing a cache key: {0}")]
     Key(String),
     /// A download failed.
-    #[error("downloading {url}: {message}")]
+    #[error("downloading {url}: {source}")]
     Download {
         /// The URL.
         url: String,
         /// Why.
-        message: String,
+        #[source]
+        source: crate::http::DownloadError,
     },
+    /// The HTTP client for downloads could not be set up.
+    #[error("setting up the HTTP client for ADD <url>: {0}")]
+    HttpClient(String),
 }
 
 impl Error {

@@ -49,6 +49,7 @@ use hearth_store::{LayerId, Store};
 
 pub use context::ContextView;
 pub use error::Error;
+pub use http::{DownloadError, DownloadLimits};
 pub use remote::{FetchFuture, FileFetcher, RemoteContext, RemoteEntry};
 pub use usage::Protected;
 
@@ -145,6 +146,8 @@ pub struct HostOptions {
     pub runtime: PathBuf,
     /// `[worker.oci] snapshotter`.
     pub snapshotter: snapshot::SnapshotterKind,
+    /// Bounds of `ADD <url>` downloads.
+    pub downloads: DownloadLimits,
 }
 
 /// What every build on this machine shares.
@@ -155,6 +158,8 @@ pub struct Host {
     pub(crate) state_dir: PathBuf,
     pub(crate) empty_dir: PathBuf,
     pub(crate) snapshotter: snapshot::Snapshotter,
+    /// The client and limits of `ADD <url>`.
+    pub(crate) downloader: http::Downloader,
     /// Counters.
     pub metrics: Metrics,
     pub(crate) cache_mounts: cachemount::CacheMounts,
@@ -202,6 +207,7 @@ impl Host {
             state_dir,
             empty_dir,
             snapshotter,
+            downloader: http::Downloader::new(options.downloads)?,
             metrics: Metrics::default(),
         }))
     }

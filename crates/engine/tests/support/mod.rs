@@ -68,6 +68,7 @@ impl Env {
             credentials: std::sync::Arc::new(hearth_registry::NoCredentials),
             max_parallelism: 2,
             snapshotter: SnapshotterChoice::Auto,
+            downloads: hearth_engine::DownloadLimits::default(),
             on_wait: None,
         }
     }

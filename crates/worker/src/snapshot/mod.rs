@@ -11,7 +11,10 @@
 //!   needs nothing from the kernel and is slower; it is the fallback where overlayfs
 //!   cannot be mounted.
 //!
-//! Both produce identical layers, so a state root can switch between them.
+//! Both produce identical layers, so a state root can switch between them, and so can a
+//! single view: a stack deeper than one overlay mount can hold (the kernel's limit of
+//! 500 lower directories) is copied natively even under `overlayfs`, rather than
+//! failing the step as the mount would.
 
 mod native;
 mod overlay;
@@ -76,6 +79,12 @@ impl Snapshotter {
         })
     }
 
+    /// Whether a view of `layers` layers is a copy: always under `native`, and under
+    /// `overlayfs` for stacks deeper than the kernel mounts.
+    fn copies(&self, layers: usize) -> bool {
+        self.native || layers > overlay::MAX_LOWER_DIRS
+    }
+
     /// `"overlayfs"` or `"native"`.
     pub fn name(&self) -> &'static str {
         if self.native { "native" } else { "overlayfs" }
@@ -90,7 +99,7 @@ impl Snapshotter {
         work: &Path,
         target: &Path,
     ) -> Result<Writable, MountError> {
-        if self.native {
+        if self.copies(layers.len()) {
             native::materialize(layers, target).map_err(|e| {
                 MountError::new(format!("cannot copy {} layers", layers.len()), target, e)
             })?;
@@ -114,7 +123,7 @@ impl Snapshotter {
         }
         std::fs::create_dir_all(target)
             .map_err(|e| MountError::new("cannot create the mount point", target, e))?;
-        if self.native {
+        if self.copies(layers.len()) {
             native::materialize(layers, target).map_err(|e| {
                 MountError::new(format!("cannot copy {} layers", layers.len()), target, e)
             })?;
@@ -229,5 +238,85 @@ impl Drop for MountedInner {
         if let MountedInner::Copy(p) = self {
             let _ = native::remove_tree(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    /// 501 layers, each adding `fN`; layer 3 adds `gone`, which layer 400 deletes.
+    fn deep_stack(root: &Path) -> Vec<PathBuf> {
+        (0..=overlay::MAX_LOWER_DIRS)
+            .map(|i| {
+                let dir = root.join(format!("layers/{i}"));
+                fs::create_dir_all(&dir).unwrap();
+                fs::write(dir.join(format!("f{i}")), i.to_string()).unwrap();
+                if i == 3 {
+                    fs::write(dir.join("gone"), "x").unwrap();
+                }
+                if i == 400 {
+                    rustix::fs::mknodat(
+                        rustix::fs::CWD,
+                        dir.join("gone"),
+                        rustix::fs::FileType::CharacterDevice,
+                        rustix::fs::Mode::empty(),
+                        0,
+                    )
+                    .unwrap();
+                }
+                dir
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlayfs_copies_a_stack_deeper_than_the_kernel_mounts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        let (scratch, empty) = (t.join("scratch"), t.join("empty"));
+        fs::create_dir_all(&scratch).unwrap();
+        fs::create_dir_all(&empty).unwrap();
+        let snapshotter = Snapshotter::new(SnapshotterKind::Overlayfs, &scratch, &empty).unwrap();
+        assert_eq!(snapshotter.name(), "overlayfs");
+        let layers = deep_stack(t);
+        let last = format!("f{}", overlay::MAX_LOWER_DIRS);
+
+        let view = snapshotter.readonly(&layers, &t.join("view")).unwrap();
+        assert_eq!(fs::read_to_string(view.path().join("f0")).unwrap(), "0");
+        assert!(view.path().join(&last).exists());
+        assert!(!view.path().join("gone").exists(), "the whiteout applies");
+        drop(view);
+        assert!(
+            !t.join("view").exists(),
+            "the copy is removed with the view"
+        );
+
+        let (upper, work, target) = (t.join("upper"), t.join("work"), t.join("rootfs"));
+        for d in [&upper, &work, &target] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let writable = snapshotter
+            .writable(&layers, &upper, &work, &target)
+            .unwrap();
+        assert!(target.join(&last).exists() && target.join("f0").exists());
+        fs::write(target.join("new"), "n").unwrap();
+        fs::remove_file(target.join("f7")).unwrap();
+        writable.finish().unwrap();
+        let mut names: Vec<String> = fs::read_dir(&upper)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["f7", "new"], "only the step's changes are recorded");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            fs::symlink_metadata(upper.join("f7"))
+                .unwrap()
+                .file_type()
+                .is_char_device(),
+            "a deletion is a whiteout, as overlayfs records it"
+        );
     }
 }

@@ -7,6 +7,7 @@ mod remote;
 pub(crate) use remote::daemon;
 mod report;
 mod secret;
+mod signals;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
@@ -21,7 +22,6 @@ use hearth_engine::{BuildRequest, DockerfileSource, Export, ExportKind, ImageFor
 use hearth_graph::op::NetworkMode;
 use hearth_progress::{Mode, Renderer, Summary};
 use hearth_solver::{Event, EventSender};
-use tokio_util::sync::CancellationToken;
 
 use super::debug_dockerfile::parse_build_args;
 use super::engine::{self, GlobalArgs};
@@ -445,9 +445,8 @@ async fn build(
     let credentials = std::sync::Arc::clone(&settings.credentials);
     let engine = engine::open(settings).await?;
     // The solver cancels its token itself when a step fails; a signal cancels the parent.
-    let interrupted = CancellationToken::new();
-    let cancel = interrupted.child_token();
-    let signals = tokio::spawn(cancel_on_signal(interrupted.clone()));
+    let signals = signals::SignalWatch::start()?;
+    let cancel = signals.token().child_token();
 
     let mode = prepared.mode.map(Mode::resolve_for_stderr);
     let (tx, display) = display(mode);
@@ -455,7 +454,7 @@ async fn build(
     let outcome = engine
         .build(prepared.request, EventSender::new(tx), cancel.clone())
         .await;
-    signals.abort();
+    let stopped_by = signals.finish().await;
     let renderer = close_display(display, started, outcome.is_err()).await?;
     engine::report_credential_warnings(&credentials);
 
@@ -476,9 +475,8 @@ async fn build(
             report_success(args, &warnings, image.as_ref(), &names)
         }
         Err(err) => {
-            if interrupted.is_cancelled() {
-                let _ = writeln!(std::io::stderr().lock(), "error: build canceled");
-                return Ok(ExitCode::from(130));
+            if let Some(signal) = stopped_by {
+                return Ok(signal.report());
             }
             report::print_failure(
                 &report::Failure::of_engine(&err),
@@ -519,16 +517,4 @@ fn write_metadata(
     let text = serde_json::to_string_pretty(&doc)?;
     std::fs::write(path, text + "\n")
         .with_context(|| format!("writing --metadata-file {}", path.display()))
-}
-
-pub(super) async fn cancel_on_signal(cancel: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    cancel.cancel();
 }

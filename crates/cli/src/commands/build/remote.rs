@@ -362,15 +362,14 @@ pub(crate) async fn build(
         files.entry(digest).or_insert(path);
     }
     let files = std::sync::Arc::new(files);
-    let interrupted = tokio_util::sync::CancellationToken::new();
-    let signals = tokio::spawn(super::cancel_on_signal(interrupted.clone()));
+    let signals = super::signals::SignalWatch::start()?;
 
     let mut result = None;
     let mut failure = None;
     loop {
         let next = tokio::select! {
             next = inbound.message() => next,
-            () = interrupted.cancelled() => {
+            () = signals.token().cancelled() => {
                 // Dropping the stream tells the daemon to cancel this build.
                 break;
             }
@@ -431,7 +430,7 @@ pub(crate) async fn build(
             None => {}
         }
     }
-    signals.abort();
+    let stopped_by = signals.finish().await;
     drop(tx);
     drop(events);
     drop(outputs);
@@ -441,9 +440,8 @@ pub(crate) async fn build(
         .map_err(|_| anyhow::anyhow!("the output writer panicked"))?;
     let failed = result.is_none();
     let renderer = super::close_display(display, started, failed).await?;
-    if interrupted.is_cancelled() {
-        let _ = writeln!(std::io::stderr().lock(), "error: build canceled");
-        return Ok(ExitCode::from(130));
+    if let Some(signal) = stopped_by {
+        return Ok(signal.report());
     }
     match (result, failure) {
         (Some(result), _) => {
