@@ -185,6 +185,9 @@ async fn mount_stub_cleanup_never_follows_a_link_the_step_made() {
     );
 }
 
+/// A named Dockerfile and the links its context holds.
+type Case = (&'static str, String, Vec<(&'static str, String)>);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn mount_sources_resolve_inside_their_own_root() {
     let env = Env::new();
@@ -197,7 +200,7 @@ async fn mount_sources_resolve_inside_their_own_root() {
     );
     let attempt = "sh -c 'cat /m/secret /m 2>/dev/null; echo pwned > /m/new; \
                    echo pwned > /m/victim; rm -rf /m/sub /m/deep; true'";
-    let cases: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "context-abs-link",
             format!("FROM busybox\nRUN --mount=type=bind,source=abs,target=/m,rw {attempt}\n"),
@@ -253,10 +256,8 @@ async fn mount_sources_resolve_inside_their_own_root() {
         &env,
         &host,
         "stage-inside-link",
-        &format!(
-            "FROM busybox AS stage\nRUN mkdir /real && echo stage > /real/f && ln -s /real /inside\n\
-             FROM busybox\nRUN --mount=type=bind,from=stage,source=/inside,target=/m cp /m/f /copied\n"
-        ),
+        "FROM busybox AS stage\nRUN mkdir /real && echo stage > /real/f && ln -s /real /inside\n\
+         FROM busybox\nRUN --mount=type=bind,from=stage,source=/inside,target=/m cp /m/f /copied\n",
         &[],
     )
     .await;
