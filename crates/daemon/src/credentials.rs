@@ -32,11 +32,6 @@ impl OwnCredentials {
     pub fn hosts(&self) -> impl Iterator<Item = &str> {
         self.hosts.iter().map(String::as_str)
     }
-
-    /// What went wrong reading the daemon's docker config so far (never a secret).
-    pub fn warnings(&self) -> Vec<String> {
-        self.source.warnings()
-    }
 }
 
 impl fmt::Debug for OwnCredentials {
