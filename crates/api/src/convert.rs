@@ -150,6 +150,8 @@ pub fn request_from_spec(
             .iter()
             .map(|raw| hearth_engine::cache::parse_cache_export(raw).map_err(SpecError))
             .collect::<Result<_, _>>()?,
+        // Anonymous until the daemon gives the build its client's credentials.
+        credentials: std::sync::Arc::new(hearth_registry::NoCredentials),
     })
 }
 
@@ -241,6 +243,7 @@ mod tests {
                 )
                 .unwrap(),
             ],
+            credentials: std::sync::Arc::new(hearth_registry::NoCredentials),
         };
         let spec = spec_from_request(&request, "Dockerfile", "FROM scratch\n");
         assert_eq!(spec.secret_ids, vec!["token"]);

@@ -6,6 +6,7 @@
 mod client;
 mod convert;
 mod events;
+mod redact;
 mod usage;
 
 pub use client::{ClientTls, ConnectError, connect};

@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use hearth_registry::{CredentialSource, Credentials};
+use hearth_registry::{CredentialSource, Credentials, CredentialsFuture};
 
 use crate::config::ConfigView;
 use crate::helper::Helpers;
@@ -140,8 +140,10 @@ impl DockerConfigCredentials {
     }
 }
 
-impl CredentialSource for DockerConfigCredentials {
-    fn credentials(&self, host: &str) -> Option<Credentials> {
+impl DockerConfigCredentials {
+    /// The credentials for `host` (`docker.io`, `registry.example.com:5000`), or `None`;
+    /// may run a credential helper, so it blocks.
+    pub fn lookup(&self, host: &str) -> Option<Credentials> {
         let mut cache = lock(&self.cache);
         let cache_key = registry_host(host);
         if let Some(answer) = cache.get(&cache_key) {
@@ -150,6 +152,15 @@ impl CredentialSource for DockerConfigCredentials {
         let answer = self.resolve(host);
         cache.insert(cache_key, answer.clone());
         answer
+    }
+}
+
+impl CredentialSource for DockerConfigCredentials {
+    /// Answers inline: a helper runs on the calling thread, as docker's own lookup does
+    /// (helpers are bounded by their own timeout). Callers that must not block, such as
+    /// a daemon answering many builds, look up on a blocking thread instead.
+    fn credentials<'a>(&'a self, host: &'a str) -> CredentialsFuture<'a> {
+        Box::pin(std::future::ready(Ok(self.lookup(host))))
     }
 }
 

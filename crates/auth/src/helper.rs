@@ -28,6 +28,12 @@ const TOKEN_USERNAME: &str = "<token>";
 /// Longest helper output quoted in a message.
 const MAX_QUOTED: usize = 300;
 
+/// How long a helper may run. Some ask their user first (a keychain unlock), so this is
+/// generous; it only keeps a hung helper from holding a build (in hearthd, for ever).
+const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Output read from a helper, per stream; its answer is a small JSON document.
+const MAX_OUTPUT: u64 = 1 << 20;
+
 /// Finds and runs credential helper programs.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Helpers {
@@ -152,7 +158,7 @@ impl Helpers {
             // happened, so a broken pipe here is not an error of its own.
             let _ = stdin.write_all(input);
         }
-        child.wait_with_output().map_err(|e| {
+        collect(child, HELPER_TIMEOUT).map_err(|e| {
             let message = format!("docker-credential-{name} {action} did not finish: {e}");
             redact(&message, secret)
         })
@@ -164,6 +170,42 @@ impl Helpers {
             None => " on PATH".to_owned(),
         }
     }
+}
+
+/// Waits for `child` at most `timeout` (killing it then), reading at most
+/// [`MAX_OUTPUT`] bytes of each of its output streams.
+fn collect(mut child: std::process::Child, timeout: Duration) -> io::Result<Output> {
+    fn reader(stream: Option<impl io::Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(stream) = stream {
+                let _ = io::Read::read_to_end(&mut io::Read::take(stream, MAX_OUTPUT), &mut bytes);
+            }
+            bytes
+        })
+    }
+    let stdout = reader(child.stdout.take());
+    let stderr = reader(child.stderr.take());
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {timeout:?}; it was stopped"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// Starts the helper. A script that was just written may be briefly "busy" while another
@@ -256,6 +298,33 @@ mod tests {
             helpers.program("pass").unwrap(),
             OsString::from("docker-credential-pass")
         );
+    }
+
+    #[test]
+    fn a_helper_that_never_answers_is_stopped() {
+        let started = std::time::Instant::now();
+        let child = Command::new("sleep")
+            .arg("600")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = collect(child, Duration::from_millis(200)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(err.to_string(), "no answer within 200ms; it was stopped");
+        // A safety net, not a timing assertion: `sleep 600` was killed, not awaited.
+        assert!(started.elapsed() < Duration::from_secs(300));
+
+        let child = Command::new("sh")
+            .args(["-c", "echo out; echo err >&2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = collect(child, Duration::from_secs(60)).unwrap();
+        assert!(output.status.success());
+        assert_eq!(output.stdout, b"out\n");
+        assert_eq!(output.stderr, b"err\n");
     }
 
     #[test]

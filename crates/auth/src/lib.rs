@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! use hearth_auth::{AuthFiles, DockerConfigCredentials};
-//! use hearth_registry::{CredentialSource, Secret};
+//! use hearth_registry::Secret;
 //!
 //! # fn demo() -> Result<(), hearth_auth::AuthError> {
 //! let files = AuthFiles::from_env()?;
@@ -14,7 +14,7 @@
 //!     eprintln!("{warning}");
 //! }
 //! let source = DockerConfigCredentials::from_env();
-//! let _creds = source.credentials("registry.example.com:5000");
+//! let _creds = source.lookup("registry.example.com:5000");
 //! for warning in source.warnings() {
 //!     eprintln!("warning: {warning}");
 //! }

@@ -6,7 +6,7 @@
 
 mod support;
 
-use hearth_registry::{CredentialSource, Credentials, Secret};
+use hearth_registry::{Credentials, Secret};
 use support::Env;
 
 fn basic(username: &str, password: &str) -> Option<Credentials> {
@@ -28,15 +28,9 @@ fn cred_helpers_take_precedence_over_auths() {
         }"#,
     );
     let source = env.source();
-    assert_eq!(
-        source.credentials("r.example.com"),
-        basic("AWS", "from-helper")
-    );
+    assert_eq!(source.lookup("r.example.com"), basic("AWS", "from-helper"));
     // Hosts without a credHelpers entry still read auths.
-    assert_eq!(
-        source.credentials("other.example.com"),
-        basic("alice", "pw")
-    );
+    assert_eq!(source.lookup("other.example.com"), basic("alice", "pw"));
     assert_eq!(env.helper_calls("ecr"), ["get r.example.com"]);
     assert!(source.warnings().is_empty(), "{:?}", source.warnings());
 }
@@ -47,10 +41,7 @@ fn cred_helpers_for_docker_hub_get_the_index_url() {
     env.install_helper("hub");
     env.seed_helper("hub", "https://index.docker.io/v1/", "alice", "hub-pw");
     env.write_config(r#"{"credHelpers": {"https://index.docker.io/v1/": "hub"}}"#);
-    assert_eq!(
-        env.source().credentials("docker.io"),
-        basic("alice", "hub-pw")
-    );
+    assert_eq!(env.source().lookup("docker.io"), basic("alice", "hub-pw"));
     assert_eq!(env.helper_calls("hub"), ["get https://index.docker.io/v1/"]);
 }
 
@@ -67,21 +58,15 @@ fn creds_store_is_used_when_auths_has_no_entry() {
         }"#,
     );
     let source = env.source();
-    assert_eq!(
-        source.credentials("r.example.com"),
-        basic("alice", "stored-pw")
-    );
+    assert_eq!(source.lookup("r.example.com"), basic("alice", "stored-pw"));
     // The `{}` entry docker leaves after a helper login falls through to the store.
     assert_eq!(
-        source.credentials("empty.example.com"),
+        source.lookup("empty.example.com"),
         basic("carol", "empty-entry-pw")
     );
-    assert_eq!(
-        source.credentials("plain.example.com"),
-        basic("alice", "pw")
-    );
+    assert_eq!(source.lookup("plain.example.com"), basic("alice", "pw"));
     // Nothing stored anywhere: anonymous, and "not found" is not a warning.
-    assert_eq!(source.credentials("none.example.com"), None);
+    assert_eq!(source.lookup("none.example.com"), None);
     assert!(source.warnings().is_empty(), "{:?}", source.warnings());
 }
 
@@ -92,7 +77,7 @@ fn helper_username_token_means_an_identity_token() {
     env.seed_helper("desktop", "r.example.com", "<token>", "refresh-tok");
     env.write_config(r#"{"credsStore": "desktop"}"#);
     assert_eq!(
-        env.source().credentials("r.example.com"),
+        env.source().lookup("r.example.com"),
         Some(Credentials::IdentityToken(Secret::new("refresh-tok")))
     );
 }
@@ -110,7 +95,7 @@ fn a_failing_helper_gives_no_credentials_and_a_warning_without_the_secret() {
         }"#,
     );
     let source = env.source();
-    assert_eq!(source.credentials("r.example.com"), None);
+    assert_eq!(source.lookup("r.example.com"), None);
     let warnings = source.warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let warning = &warnings[0];
@@ -132,7 +117,7 @@ fn a_missing_helper_program_is_a_warning_that_says_what_to_do() {
     let env = Env::new();
     env.write_config(r#"{"credsStore": "hearth-test-no-such-helper"}"#);
     let source = env.source();
-    assert_eq!(source.credentials("r.example.com"), None);
+    assert_eq!(source.lookup("r.example.com"), None);
     let warnings = source.warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
@@ -151,11 +136,8 @@ fn answers_are_cached_so_a_helper_runs_once_per_host() {
     env.write_config(r#"{"credsStore": "desktop"}"#);
     let source = env.source();
     for _ in 0..3 {
-        assert_eq!(
-            source.credentials("r.example.com"),
-            basic("alice", "stored-pw")
-        );
-        assert_eq!(source.credentials("none.example.com"), None);
+        assert_eq!(source.lookup("r.example.com"), basic("alice", "stored-pw"));
+        assert_eq!(source.lookup("none.example.com"), None);
     }
     assert_eq!(
         env.helper_calls("desktop"),

@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
 use hearth_auth::{AuthError, AuthFiles, LoginOutcome, login, logout};
-use hearth_registry::{CredentialSource, Credentials, Secret};
+use hearth_registry::{Credentials, Secret};
 use support::Env;
 
 fn basic(username: &str, password: &str) -> Option<Credentials> {
@@ -50,7 +50,7 @@ fn login_then_reading_back_gives_the_same_credentials() {
         "{\n\t\"auths\": {\n\t\t\"registry.example.com:5000\": {\n\t\t\t\"auth\": \"YWxpY2U6cHc=\"\n\t\t}\n\t}\n}"
     );
     assert_eq!(
-        env.source().credentials("registry.example.com:5000"),
+        env.source().lookup("registry.example.com:5000"),
         basic("alice", "pw")
     );
 }
@@ -64,11 +64,8 @@ fn docker_hub_login_is_stored_under_the_index_url() {
         "YWxpY2U6cHc="
     );
     let source = env.source();
-    assert_eq!(source.credentials("docker.io"), basic("alice", "pw"));
-    assert_eq!(
-        source.credentials("registry-1.docker.io"),
-        basic("alice", "pw")
-    );
+    assert_eq!(source.lookup("docker.io"), basic("alice", "pw"));
+    assert_eq!(source.lookup("registry-1.docker.io"), basic("alice", "pw"));
 }
 
 #[test]
@@ -123,11 +120,11 @@ fn login_keeps_every_unrelated_field_in_place() {
     assert_eq!(env.config_text(), expected);
     let source = env.source();
     assert_eq!(
-        source.credentials("other.example.com"),
+        source.lookup("other.example.com"),
         basic("bob", "s3cret-pw1")
     );
     assert_eq!(
-        source.credentials("registry.example.com:5000"),
+        source.lookup("registry.example.com:5000"),
         basic("alice", "pw")
     );
 }
@@ -177,7 +174,7 @@ fn login_with_creds_store_goes_through_the_helper_and_leaves_no_password_in_the_
         assert!(!config.contains(secret), "{config}");
     }
     assert_eq!(
-        env.source().credentials("r.example.com"),
+        env.source().lookup("r.example.com"),
         basic("alice", "helper-pw")
     );
 }
@@ -200,10 +197,7 @@ fn login_uses_the_hosts_cred_helper_before_creds_store() {
     );
     assert_eq!(env.helper_calls("ecr"), ["store r.example.com"]);
     assert!(env.helper_calls("desktop").is_empty());
-    assert_eq!(
-        env.source().credentials("r.example.com"),
-        basic("AWS", "ecr-pw")
-    );
+    assert_eq!(env.source().lookup("r.example.com"), basic("AWS", "ecr-pw"));
 }
 
 #[test]
@@ -214,7 +208,7 @@ fn logout_removes_the_login_and_a_second_logout_finds_none() {
     );
     login(&env.dir, "r.example.com", "alice", &Secret::new("pw")).unwrap();
     assert!(logout(&env.dir, "r.example.com").unwrap());
-    assert_eq!(env.source().credentials("r.example.com"), None);
+    assert_eq!(env.source().lookup("r.example.com"), None);
     assert!(!logout(&env.dir, "r.example.com").unwrap());
     assert_eq!(
         env.config_json(),
@@ -263,7 +257,7 @@ fn logout_with_a_helper_calls_erase() {
         env.config_json(),
         serde_json::json!({"credsStore": "desktop", "auths": {}})
     );
-    assert_eq!(files.credentials().credentials("docker.io"), None);
+    assert_eq!(files.credentials().lookup("docker.io"), None);
 
     // Nothing left in the file or the helper.
     assert!(!files.logout("docker.io").unwrap());

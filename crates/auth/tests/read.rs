@@ -6,7 +6,7 @@
 mod support;
 
 use hearth_auth::DockerConfigCredentials;
-use hearth_registry::{CredentialSource, Credentials, Secret};
+use hearth_registry::{Credentials, Secret};
 use support::Env;
 
 fn basic(username: &str, password: &str) -> Option<Credentials> {
@@ -20,7 +20,7 @@ fn lookup(config: &str, host: &str) -> (Option<Credentials>, Vec<String>) {
     let env = Env::new();
     env.write_config(config);
     let source = env.source();
-    (source.credentials(host), source.warnings())
+    (source.lookup(host), source.warnings())
 }
 
 #[test]
@@ -65,12 +65,9 @@ fn docker_hub_is_found_under_the_index_url_for_docker_io() {
     let env = Env::new();
     env.write_config(r#"{"auths": {"https://index.docker.io/v1/": {"auth": "YWxpY2U6cHc="}}}"#);
     let source = env.source();
-    assert_eq!(source.credentials("docker.io"), basic("alice", "pw"));
-    assert_eq!(
-        source.credentials("registry-1.docker.io"),
-        basic("alice", "pw")
-    );
-    assert_eq!(source.credentials("quay.io"), None);
+    assert_eq!(source.lookup("docker.io"), basic("alice", "pw"));
+    assert_eq!(source.lookup("registry-1.docker.io"), basic("alice", "pw"));
+    assert_eq!(source.lookup("quay.io"), None);
 }
 
 #[test]
@@ -114,10 +111,10 @@ fn keys_with_a_scheme_or_path_are_found_by_host_and_port() {
 fn a_missing_file_or_directory_means_no_credentials_and_no_warning() {
     let env = Env::new();
     let source = env.source();
-    assert_eq!(source.credentials("docker.io"), None);
+    assert_eq!(source.lookup("docker.io"), None);
     assert!(source.warnings().is_empty());
     let source = DockerConfigCredentials::from_dir(&env.dir.join("nowhere"));
-    assert_eq!(source.credentials("r.example.com"), None);
+    assert_eq!(source.lookup("r.example.com"), None);
     assert!(source.warnings().is_empty());
 }
 
@@ -126,7 +123,7 @@ fn malformed_json_is_a_warning_naming_the_file() {
     let env = Env::new();
     env.write_config(r#"{"auths": {"r.example.com": {"auth": "Ym9iOnMzY3JldC1wdzE="}"#);
     let source = env.source();
-    assert_eq!(source.credentials("r.example.com"), None);
+    assert_eq!(source.lookup("r.example.com"), None);
     let warnings = source.warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let path = env.config_path().display().to_string();
@@ -151,9 +148,9 @@ fn bad_auth_values_are_warnings_naming_file_and_host_but_not_the_secret() {
         }}"#,
     );
     let source = env.source();
-    assert_eq!(source.credentials("bad.example.com"), None);
-    assert_eq!(source.credentials("nocolon.example.com"), None);
-    assert_eq!(source.credentials("good.example.com"), basic("alice", "pw"));
+    assert_eq!(source.lookup("bad.example.com"), None);
+    assert_eq!(source.lookup("nocolon.example.com"), None);
+    assert_eq!(source.lookup("good.example.com"), basic("alice", "pw"));
     let warnings = source.warnings();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     let path = env.config_path().display().to_string();
@@ -188,11 +185,8 @@ fn debug_output_never_contains_a_credential() {
         }}"#,
     );
     let source = env.source();
-    assert_eq!(
-        source.credentials("r.example.com"),
-        basic("bob", "s3cret-pw1")
-    );
-    assert!(source.credentials("t.example.com").is_some());
+    assert_eq!(source.lookup("r.example.com"), basic("bob", "s3cret-pw1"));
+    assert!(source.lookup("t.example.com").is_some());
     let dumped = format!("{source:?}");
     assert!(dumped.contains("r.example.com"), "{dumped}");
     for secret in ["s3cret-pw1", "Ym9iOnMzY3JldC1wdzE", "tok-s3cret"] {

@@ -316,6 +316,10 @@ pub struct Registry {
     /// `tlsconfigdir`: directories of `*.crt` (roots) and `*.cert`/`*.key` (client
     /// pairs), read when the registry is used.
     pub tls_config_dir: Vec<PathBuf>,
+    /// `daemon-credentials` (a hearth extension): builds through hearthd use the
+    /// daemon's own docker login for this host (before asking the client) instead of
+    /// only the client's. Off by default.
+    pub daemon_credentials: bool,
 }
 
 /// `[[registry."host".keypair]]`.

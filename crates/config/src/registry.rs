@@ -71,6 +71,16 @@ impl RegistryHost {
 }
 
 impl Config {
+    /// The hosts whose `[registry."host"]` section sets `daemon-credentials = true`: the
+    /// only ones for which builds through hearthd may use the daemon's own credentials.
+    pub fn daemon_credential_hosts(&self) -> Vec<String> {
+        self.registry
+            .iter()
+            .filter(|(_, registry)| registry.daemon_credentials)
+            .map(|(host, _)| host.clone())
+            .collect()
+    }
+
     /// The registry sections as the registry client's per-host settings, keyed by host as
     /// written.
     pub fn registry_hosts(&self) -> BTreeMap<String, RegistryHost> {

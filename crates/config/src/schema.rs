@@ -128,6 +128,8 @@ pub(crate) const REGISTRY: &[&str] = &[
     "ca",
     "keypair",
     "tlsconfigdir",
+    // hearth's own: builds through hearthd use the daemon's credentials for this host.
+    "daemon-credentials",
 ];
 /// `[[registry."host".keypair]]`.
 pub(crate) const KEYPAIR: &[&str] = &["key", "cert"];

@@ -179,6 +179,7 @@ fn registries() {
                 cert: "/etc/config/cert.pem".into(),
             }],
             tls_config_dir: Vec::new(),
+            daemon_credentials: false,
         }
     );
     assert_eq!(config.registry["yourmirror.local:5000"].http, Some(true));

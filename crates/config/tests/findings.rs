@@ -432,3 +432,30 @@ fn toml_syntax_errors() {
         (1, 12)
     );
 }
+
+#[test]
+fn entitlements_and_daemon_credentials_are_read_without_findings() {
+    let text = r#"insecure-entitlements = ["network.host", "security.insecure"]
+[registry."registry.example.com:5000"]
+daemon-credentials = true
+[registry."docker.io"]
+mirrors = ["mirror.example.com"]
+"#;
+    let loaded = parse(text, "hearthd.toml");
+    assert_eq!(loaded.render(), "");
+    assert_eq!(
+        loaded.config.insecure_entitlements,
+        ["network.host", "security.insecure"]
+    );
+    assert_eq!(
+        loaded.config.daemon_credential_hosts(),
+        ["registry.example.com:5000"]
+    );
+    // A value of the wrong type is an error, as for BuildKit's own booleans.
+    let wrong = parse(
+        "[registry.\"r.example\"]\ndaemon-credentials = \"yes\"\n",
+        "hearthd.toml",
+    );
+    assert!(wrong.has_errors(), "{}", wrong.render());
+    assert!(wrong.config.daemon_credential_hosts().is_empty());
+}

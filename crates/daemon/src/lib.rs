@@ -2,9 +2,14 @@
 //! API. Builds run concurrently on the shared store and cache; each client's context,
 //! secrets and outputs travel on its own `Build` stream (see `session`).
 
+mod asks;
+mod credentials;
+mod entitlements;
 mod listen;
+mod listing;
 mod service;
 mod session;
+mod transfer;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,8 +22,20 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
+pub use credentials::OwnCredentials;
+pub use entitlements::Entitlements;
 pub use listen::{Address, DEFAULT_SOCKET, ListenError, bind_unix};
-pub use service::{DaemonInfo, Service};
+pub use service::{DaemonInfo, FEATURES, Service};
+
+/// What the operator's configuration grants builds; a client can only ask.
+#[derive(Debug)]
+pub struct BuildPolicy {
+    /// The entitlements builds may ask for (`insecure-entitlements`).
+    pub entitlements: Entitlements,
+    /// The daemon's own registry credentials, for the hosts whose section sets
+    /// `daemon-credentials = true` and no other.
+    pub own_credentials: Arc<OwnCredentials>,
+}
 
 /// TLS files for TCP listeners (`[grpc.tls]`).
 #[derive(Debug, Clone, Default)]
@@ -73,6 +90,8 @@ pub struct ServeOptions {
     pub gc_rules: Vec<hearth_engine::gc::PruneRule>,
     /// How often the collector runs besides after each build.
     pub gc_interval: Duration,
+    /// What builds are granted.
+    pub policy: Arc<BuildPolicy>,
 }
 
 /// Runs the policies after every build (`kick`) and every `interval`; a build running at
@@ -146,7 +165,7 @@ pub async fn serve(
             shutdown.clone(),
         ));
     }
-    let service = Service::new(engine, info, kick);
+    let service = Service::new(engine, info, kick, Arc::clone(&options.policy));
     let running = service.running();
     let service = Arc::new(service);
     let mut servers: Vec<ServerFuture> = Vec::new();

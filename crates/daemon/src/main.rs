@@ -64,6 +64,13 @@ fn validate(path: &std::path::Path) -> ExitCode {
             } else {
                 println!("{}", loaded.render());
             }
+            // Not a finding, but what an operator reviewing the file must see.
+            for host in loaded.config.daemon_credential_hosts() {
+                println!(
+                    "{}: note: builds through hearthd use the daemon's own registry credentials for {host} (registry.\"{host}\".daemon-credentials)",
+                    path.display()
+                );
+            }
             if loaded.has_errors() {
                 ExitCode::from(1)
             } else {
@@ -132,10 +139,30 @@ fn run(args: Args) -> anyhow::Result<()> {
     } else {
         vec![Address::Unix(PathBuf::from(DEFAULT_SOCKET))]
     };
-    // The daemon's own registry credentials (root's docker login). A client's are not
-    // forwarded yet.
-    let credentials = Arc::new(hearth_auth::DockerConfigCredentials::from_env());
-    let options = hearth_engine::options_from_config(&config, args.root.clone(), credentials)?;
+    // The daemon's own registry credentials (root's docker login), only for the hosts
+    // the configuration opts in; builds otherwise use their client's.
+    let own_credentials = Arc::new(hearth_daemon::OwnCredentials::new(
+        config.daemon_credential_hosts(),
+        hearth_auth::DockerConfigCredentials::from_env(),
+    ));
+    let options = hearth_engine::options_from_config(
+        &config,
+        args.root.clone(),
+        Arc::clone(&own_credentials) as Arc<dyn hearth_registry::CredentialSource>,
+    )?;
+    let policy = Arc::new(hearth_daemon::BuildPolicy {
+        entitlements: hearth_daemon::Entitlements::new(
+            config.insecure_entitlements.clone(),
+            args.config.clone(),
+        ),
+        own_credentials: Arc::clone(&own_credentials),
+    });
+    for host in own_credentials.hosts() {
+        tracing::info!(
+            host,
+            "builds use the daemon's own registry credentials for this host (daemon-credentials)"
+        );
+    }
     let info = DaemonInfo {
         config_file: if args.config.exists() {
             args.config.display().to_string()
@@ -157,6 +184,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         gc_rules: gc_rules(&config, &options.root),
         gc_interval: Duration::from_secs(600),
+        policy,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -16,7 +16,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::session;
+use crate::{BuildPolicy, session};
+
+/// What this daemon understands beyond the first v1 daemons (`InfoResponse.features`).
+pub const FEATURES: &[&str] = &["context-chunks", "credentials"];
 
 /// What `Info` reports besides live figures.
 #[derive(Debug, Clone)]
@@ -38,16 +41,23 @@ pub struct Service {
     running: Arc<AtomicU32>,
     /// Wakes the collector when a build ends.
     gc: Arc<tokio::sync::Notify>,
+    policy: Arc<BuildPolicy>,
 }
 
 impl Service {
-    /// A service building with `engine`, waking `gc` after each build.
-    pub fn new(engine: Arc<Engine>, info: DaemonInfo, gc: Arc<tokio::sync::Notify>) -> Self {
+    /// A service building with `engine` under `policy`, waking `gc` after each build.
+    pub fn new(
+        engine: Arc<Engine>,
+        info: DaemonInfo,
+        gc: Arc<tokio::sync::Notify>,
+        policy: Arc<BuildPolicy>,
+    ) -> Self {
         Self {
             engine,
             info,
             running: Arc::new(AtomicU32::new(0)),
             gc,
+            policy,
         }
     }
 
@@ -96,6 +106,7 @@ impl Builder for Service {
             runtime_works: hearth_engine::program_found(&self.info.runtime),
             builds_running: self.running.load(Ordering::SeqCst),
             containers_started: host.exec_count(),
+            features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
         }))
     }
 
@@ -110,22 +121,17 @@ impl Builder for Service {
             Some(ClientMessage::Start(start)) => start,
             _ => return Err(Status::invalid_argument("a build starts with BuildStart")),
         };
-        let index = match inbound.message().await?.and_then(|m| m.message) {
-            Some(ClientMessage::ContextIndex(index)) => index,
-            _ => {
-                return Err(Status::invalid_argument(
-                    "BuildStart is followed by the context index",
-                ));
-            }
-        };
+        // The listing follows; the session reads it, so the response stream is open
+        // while a large listing arrives.
         let (out, rx) = mpsc::channel(64);
         let engine = Arc::clone(&self.engine);
+        let policy = Arc::clone(&self.policy);
         self.running.fetch_add(1, Ordering::SeqCst);
         let running = Running(Arc::clone(&self.running));
         let gc = Arc::clone(&self.gc);
         tokio::spawn(async move {
             let _running = running;
-            session::run(engine, start, index, inbound, out).await;
+            session::run(engine, policy, start, inbound, out).await;
             gc.notify_one();
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

@@ -1,35 +1,39 @@
 //! One client's build over the `Build` stream.
 //!
-//! The client opens with `BuildStart` and its context listing; from then on a dispatcher
-//! task reads what the client sends (file contents, secret values) and hands each to
-//! whoever asked for it, while the build runs and its progress, outputs and result go
-//! back on the outbound channel. The daemon asks, the client answers: the context
-//! files the worker's copy lacks (by digest, verified on arrival), secrets when a step
-//! needs one (never written to the daemon's disk), and nothing else. A client that goes
-//! away cancels its build.
+//! The client opens with `BuildStart` and its context listing (see `listing`); the
+//! entitlements it asks for are checked first, so a refused build does no work. From then
+//! on a dispatcher task reads what the client sends (file contents, secret values,
+//! registry credentials) and hands each to whoever asked for it, while the build runs and
+//! its progress, outputs and result go back on the outbound channel. The daemon asks,
+//! the client answers: the context files the worker's copy lacks (by digest, verified on
+//! arrival: `transfer`), secrets when a step needs one and credentials when a registry
+//! challenges (`asks`; never written to the daemon's disk), and nothing else. A client
+//! that goes away cancels its build; one that breaks the protocol fails it, saying how.
 
-use std::collections::{HashMap, HashSet};
-use std::fs;
+use std::collections::HashMap;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hearth_api::v1::build_client_message::Message as ClientMessage;
 use hearth_api::v1::build_server_message::Message as ServerMessage;
 use hearth_api::v1::{
-    BuildFailure, BuildResult, BuildServerMessage, BuildStart, ContextIndex, FileChunk, NeedFiles,
-    OutputChunk, SecretRequest,
+    BuildClientMessage, BuildFailure, BuildResult, BuildServerMessage, BuildSpec, BuildStart,
+    NeedFiles, OutputChunk,
 };
 use hearth_core::{Digest, Platform};
 use hearth_engine::{Engine, EngineError, OutputStream, OutputStreams, RemoteClient};
+use hearth_registry::{CredentialError, CredentialSource, Credentials, Descriptor};
 use hearth_solver::EventSender;
-use hearth_worker::{
-    FetchFuture, FileFetcher, RemoteContext, RemoteEntry, SecretFuture, SecretProvider,
-};
-use sha2::Digest as _;
+use hearth_worker::{FetchFuture, FileFetcher, RemoteContext, RemoteEntry};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
+
+use crate::asks::{ClientCredentials, Secrets, credentials_of, secret_of};
+use crate::credentials::BuildCredentials;
+use crate::transfer::{NEED_FILES_BATCH, Transfer};
+use crate::{BuildPolicy, listing};
 
 /// Bytes per output chunk sent to the client.
 const OUTPUT_CHUNK: usize = 256 << 10;
@@ -37,125 +41,109 @@ const OUTPUT_CHUNK: usize = 256 << 10;
 /// The outbound half of a build stream.
 pub(crate) type Outbound = mpsc::Sender<Result<BuildServerMessage, Status>>;
 
-fn message(m: ServerMessage) -> Result<BuildServerMessage, Status> {
+pub(crate) fn message(m: ServerMessage) -> Result<BuildServerMessage, Status> {
     Ok(BuildServerMessage { message: Some(m) })
 }
 
-/// Context files being received.
-struct Fetch {
-    dir: PathBuf,
-    remaining: HashSet<Digest>,
-    current: Option<Receiving>,
-    done: Option<oneshot::Sender<Result<(), String>>>,
-}
-
-struct Receiving {
-    digest: Digest,
-    file: fs::File,
-    hasher: sha2::Sha256,
-    partial: PathBuf,
-}
+type SecretWaiter = oneshot::Sender<Result<Option<Vec<u8>>, String>>;
+type CredentialsWaiter = oneshot::Sender<Result<Option<Credentials>, CredentialError>>;
 
 /// What the dispatcher routes client messages to.
 #[derive(Default)]
-struct Pending {
-    fetch: Option<Fetch>,
-    secrets: HashMap<String, Vec<oneshot::Sender<Option<Vec<u8>>>>>,
+pub(crate) struct Pending {
+    transfer: Option<Transfer>,
+    pub(crate) secrets: HashMap<String, Vec<SecretWaiter>>,
+    pub(crate) credentials: HashMap<String, Vec<CredentialsWaiter>>,
     /// Set once the client's stream ended: nothing more will arrive.
-    closed: Option<String>,
+    pub(crate) closed: Option<String>,
 }
 
 /// State shared by the build's helpers and the dispatcher.
-struct Shared {
-    out: Outbound,
+pub(crate) struct Shared {
+    pub(crate) out: Outbound,
     pending: Mutex<Pending>,
     /// One transfer from the client at a time: the context sync and cache blobs a step
-    /// needs may ask at once, and the stream carries one file after another.
+    /// needs may ask at once.
     fetching: tokio::sync::Mutex<()>,
+    /// The size of every digest the build may ask the client for: regular files of the
+    /// listing and layers of the client's cache directories.
+    sizes: HashMap<Digest, u64>,
+    /// How the client broke the protocol, if it did.
+    violation: Mutex<Option<String>>,
 }
 
 impl Shared {
-    fn pending(&self) -> MutexGuard<'_, Pending> {
+    pub(crate) fn pending(&self) -> MutexGuard<'_, Pending> {
         // Each critical section is a few map operations and leaves the state whole.
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn close(&self, why: String) {
         let mut pending = self.pending();
-        if let Some(fetch) = pending.fetch.as_mut()
-            && let Some(done) = fetch.done.take()
-        {
-            let _ = done.send(Err(why.clone()));
+        if let Some(transfer) = pending.transfer.as_mut() {
+            transfer.fail(why.clone());
         }
-        for (_, waiters) in pending.secrets.drain() {
-            drop(waiters);
-        }
+        // Dropping the waiters tells each that the client is gone.
+        pending.secrets.clear();
+        pending.credentials.clear();
         pending.closed = Some(why);
     }
 
-    /// Takes one file chunk from the client.
-    fn file_chunk(&self, chunk: FileChunk) -> Result<(), String> {
-        let mut pending = self.pending();
-        let Some(fetch) = pending.fetch.as_mut() else {
-            return Err("the client sent a file nobody asked for".into());
-        };
-        let digest: Digest = chunk
-            .digest
-            .parse()
-            .map_err(|_| format!("the client sent a file with digest {:?}", chunk.digest))?;
-        if !fetch.remaining.contains(&digest) {
-            return Err(format!("the client sent {digest}, which was not asked for"));
-        }
-        if fetch.current.as_ref().is_none_or(|c| c.digest != digest) {
-            let partial = fetch.dir.join(format!("{}.partial", digest.hex()));
-            let file = fs::File::create(&partial)
-                .map_err(|e| format!("creating {}: {e}", partial.display()))?;
-            fetch.current = Some(Receiving {
-                digest,
-                file,
-                hasher: sha2::Sha256::new(),
-                partial,
-            });
-        }
-        let receiving = fetch
-            .current
-            .as_mut()
-            .ok_or_else(|| "no file being received".to_owned())?;
-        receiving
-            .file
-            .write_all(&chunk.data)
-            .map_err(|e| format!("writing {}: {e}", receiving.partial.display()))?;
-        receiving.hasher.update(&chunk.data);
-        if !chunk.eof {
-            return Ok(());
-        }
-        let Some(done) = fetch.current.take() else {
-            return Ok(());
-        };
-        let actual = Digest::from_sha256_bytes(done.hasher.finalize().into());
-        if actual != digest {
-            let _ = fs::remove_file(&done.partial);
-            return Err(format!(
-                "the client sent content for {digest} that hashes to {actual}"
-            ));
-        }
-        let complete = fetch.dir.join(digest.hex());
-        fs::rename(&done.partial, &complete)
-            .map_err(|e| format!("storing {}: {e}", complete.display()))?;
-        fetch.remaining.remove(&digest);
-        if fetch.remaining.is_empty()
-            && let Some(done) = fetch.done.take()
-        {
-            let _ = done.send(Ok(()));
-        }
-        Ok(())
+    fn violated(&self, why: String) {
+        *self.violation.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
     }
 
-    fn secret_value(&self, id: String, value: Option<Vec<u8>>) {
-        let waiters = self.pending().secrets.remove(&id).unwrap_or_default();
-        for waiter in waiters {
-            let _ = waiter.send(value.clone());
+    fn violation(&self) -> Option<String> {
+        self.violation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Routes one message from the client; an error is a protocol violation.
+    fn dispatch(&self, message: ClientMessage) -> Result<(), String> {
+        match message {
+            ClientMessage::File(chunk) => {
+                let mut pending = self.pending();
+                let Some(transfer) = pending.transfer.as_mut() else {
+                    return Err("the client sent a file nobody asked for".into());
+                };
+                let outcome = transfer.chunk(chunk, &self.sizes);
+                if let Err(why) = &outcome {
+                    transfer.fail(why.clone());
+                }
+                outcome
+            }
+            ClientMessage::Secret(secret) => {
+                let id = secret.id.clone();
+                let value = secret_of(secret);
+                let waiters = self.pending().secrets.remove(&id).unwrap_or_default();
+                for waiter in waiters {
+                    let _ = waiter.send(value.clone());
+                }
+                Ok(())
+            }
+            ClientMessage::Credentials(response) => {
+                let host = response.host.clone();
+                let answer = credentials_of(response);
+                let waiters = self.pending().credentials.remove(&host).unwrap_or_default();
+                for waiter in waiters {
+                    let _ = waiter.send(answer.clone());
+                }
+                Ok(())
+            }
+            // The listing is complete; a second start or listing changes nothing.
+            ClientMessage::Start(_) | ClientMessage::ContextIndex(_) => Ok(()),
         }
+    }
+}
+
+/// Clears the transfer slot however the fetch ends, a cancelled build included.
+struct TransferSlot<'a>(&'a Shared);
+
+impl Drop for TransferSlot<'_> {
+    fn drop(&mut self) {
+        self.0.pending().transfer = None;
     }
 }
 
@@ -165,6 +153,11 @@ struct Fetcher(Arc<Shared>);
 impl FileFetcher for Fetcher {
     fn fetch<'a>(&'a self, digests: Vec<Digest>, dir: &'a Path) -> FetchFuture<'a> {
         Box::pin(async move {
+            if let Some(unknown) = digests.iter().find(|d| !self.0.sizes.contains_key(d)) {
+                return Err(format!(
+                    "{unknown} is neither in the client's context listing nor in its cache directories"
+                ));
+            }
             let _turn = self.0.fetching.lock().await;
             let (done, finished) = oneshot::channel();
             {
@@ -172,56 +165,22 @@ impl FileFetcher for Fetcher {
                 if let Some(why) = &pending.closed {
                     return Err(why.clone());
                 }
-                if pending.fetch.as_ref().is_some_and(|f| f.done.is_some()) {
-                    return Err("a context transfer is already running".into());
-                }
-                pending.fetch = Some(Fetch {
-                    dir: dir.to_path_buf(),
-                    remaining: digests.iter().copied().collect(),
-                    current: None,
-                    done: Some(done),
-                });
+                pending.transfer = Some(Transfer::new(dir, &digests, done));
             }
-            let need = NeedFiles {
-                digests: digests.iter().map(Digest::to_string).collect(),
-            };
-            self.0
-                .out
-                .send(message(ServerMessage::NeedFiles(need)))
-                .await
-                .map_err(|_| "the client went away".to_owned())?;
-            let outcome = finished
-                .await
-                .unwrap_or_else(|_| Err("the client went away".into()));
-            self.0.pending().fetch = None;
-            outcome
-        })
-    }
-}
-
-/// Asks the client for secrets.
-struct Secrets(Arc<Shared>);
-
-impl SecretProvider for Secrets {
-    fn secret<'a>(&'a self, id: &'a str) -> SecretFuture<'a> {
-        Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
-            {
-                let mut pending = self.0.pending();
-                if let Some(why) = &pending.closed {
-                    return Err(why.clone());
-                }
-                pending.secrets.entry(id.to_owned()).or_default().push(tx);
+            let _slot = TransferSlot(&self.0);
+            for batch in digests.chunks(NEED_FILES_BATCH) {
+                let need = NeedFiles {
+                    digests: batch.iter().map(Digest::to_string).collect(),
+                };
+                self.0
+                    .out
+                    .send(message(ServerMessage::NeedFiles(need)))
+                    .await
+                    .map_err(|_| "the client went away".to_owned())?;
             }
-            self.0
-                .out
-                .send(message(ServerMessage::SecretRequest(SecretRequest {
-                    id: id.to_owned(),
-                })))
+            finished
                 .await
-                .map_err(|_| "the client went away".to_owned())?;
-            rx.await
-                .map_err(|_| "the client went away before sending the secret".to_owned())
+                .unwrap_or_else(|_| Err("the client went away".into()))
         })
     }
 }
@@ -279,46 +238,90 @@ impl OutputStream for ChunkWriter {
     }
 }
 
-fn entries_of(index: ContextIndex) -> Result<Vec<RemoteEntry>, Status> {
-    index
-        .entries
-        .into_iter()
-        .map(|e| {
-            let digest = if e.digest.is_empty() {
-                None
-            } else {
-                Some(e.digest.parse::<Digest>().map_err(|_| {
-                    Status::invalid_argument(format!(
-                        "invalid digest {:?} for {}",
-                        e.digest, e.path
-                    ))
-                })?)
-            };
-            Ok(RemoteEntry {
-                path: e.path,
-                mode: e.mode,
-                size: e.size,
-                mtime_ns: i128::from(e.mtime_ns),
-                link: Some(e.link_target).filter(|l| !l.is_empty()),
-                digest,
-            })
-        })
-        .collect()
+/// The sizes of everything the build may ask the client for.
+fn known_sizes(entries: &[RemoteEntry], spec: &BuildSpec) -> HashMap<Digest, u64> {
+    #[derive(serde::Deserialize)]
+    struct Layers {
+        #[serde(default)]
+        layers: Vec<Descriptor>,
+    }
+    let mut sizes = HashMap::new();
+    let mut note = |digest: Digest, size: u64| {
+        let known = sizes.entry(digest).or_insert(size);
+        *known = (*known).max(size);
+    };
+    for entry in entries {
+        if let Some(digest) = entry.digest {
+            note(digest, entry.size);
+        }
+    }
+    for source in &spec.client_cache_sources {
+        // A manifest that does not parse offers no blobs; the engine says what is wrong
+        // with it when it imports the cache.
+        if let Ok(manifest) = serde_json::from_slice::<Layers>(&source.manifest) {
+            for layer in manifest.layers {
+                note(layer.digest, layer.size);
+            }
+        }
+    }
+    sizes
 }
 
-/// Runs one build for a client whose stream has delivered `start` and `index`; results
-/// go to `out`. Returns when the build and its replies are done.
+fn failure(message: String) -> BuildFailure {
+    BuildFailure {
+        message,
+        ..BuildFailure::default()
+    }
+}
+
+/// Runs one build for a client whose stream has delivered `start`; results go to
+/// `out`. Returns when the build and its replies are done.
 pub(crate) async fn run(
     engine: Arc<Engine>,
+    policy: Arc<BuildPolicy>,
     start: BuildStart,
-    index: ContextIndex,
-    mut inbound: Streaming<hearth_api::v1::BuildClientMessage>,
+    mut inbound: Streaming<BuildClientMessage>,
     out: Outbound,
 ) {
+    let reply = match accept(&policy, &start, &mut inbound).await {
+        Ok((spec, entries)) => serve(engine, &policy, start, spec, entries, inbound, &out)
+            .await
+            .unwrap_or_else(ServerMessage::Failure),
+        Err(why) => ServerMessage::Failure(failure(why)),
+    };
+    let _ = out.send(message(reply)).await;
+}
+
+/// Checks what the client asks for and receives its listing.
+async fn accept(
+    policy: &BuildPolicy,
+    start: &BuildStart,
+    inbound: &mut Streaming<BuildClientMessage>,
+) -> Result<(BuildSpec, Vec<RemoteEntry>), String> {
+    let spec = start
+        .spec
+        .clone()
+        .ok_or_else(|| "the client sent no build spec".to_owned())?;
+    policy.entitlements.check(&spec)?;
+    let entries = listing::receive(inbound, listing::LIMITS).await?;
+    Ok((spec, entries))
+}
+
+async fn serve(
+    engine: Arc<Engine>,
+    policy: &BuildPolicy,
+    start: BuildStart,
+    spec: BuildSpec,
+    entries: Vec<RemoteEntry>,
+    mut inbound: Streaming<BuildClientMessage>,
+    out: &Outbound,
+) -> Result<ServerMessage, BuildFailure> {
     let shared = Arc::new(Shared {
         out: out.clone(),
         pending: Mutex::new(Pending::default()),
         fetching: tokio::sync::Mutex::new(()),
+        sizes: known_sizes(&entries, &spec),
+        violation: Mutex::new(None),
     });
     let cancel = CancellationToken::new();
     let dispatcher = {
@@ -327,18 +330,13 @@ pub(crate) async fn run(
         tokio::spawn(async move {
             let why = loop {
                 match inbound.message().await {
-                    Ok(Some(msg)) => match msg.message {
-                        Some(ClientMessage::File(chunk)) => {
-                            if let Err(e) = shared.file_chunk(chunk) {
-                                break e;
-                            }
+                    Ok(Some(BuildClientMessage { message: Some(m) })) => {
+                        if let Err(violation) = shared.dispatch(m) {
+                            shared.violated(violation.clone());
+                            break violation;
                         }
-                        Some(ClientMessage::Secret(secret)) => {
-                            let value = secret.found.then_some(secret.value);
-                            shared.secret_value(secret.id, value);
-                        }
-                        _ => {}
-                    },
+                    }
+                    Ok(Some(_)) => {}
                     Ok(None) => break "the client closed its stream".to_owned(),
                     Err(e) => break format!("the client's stream failed: {}", e.message()),
                 }
@@ -348,33 +346,32 @@ pub(crate) async fn run(
             cancel.cancel();
         })
     };
-
-    let outcome = build(&engine, start, index, &shared, cancel.clone()).await;
-    let reply = match outcome {
-        Ok(reply) => reply,
-        Err(failure) => ServerMessage::Failure(failure),
+    let credentials = BuildCredentials {
+        own: Arc::clone(&policy.own_credentials),
+        client: start
+            .answers_credentials
+            .then(|| Arc::new(ClientCredentials(Arc::clone(&shared))) as Arc<dyn CredentialSource>),
     };
-    let _ = out.send(message(reply)).await;
+    let outcome = build(&engine, start, spec, entries, credentials, &shared, cancel).await;
     dispatcher.abort();
+    match (outcome, shared.violation()) {
+        (Err(_), Some(violation)) => Err(failure(violation)),
+        (outcome, _) => outcome,
+    }
 }
 
 async fn build(
     engine: &Engine,
     start: BuildStart,
-    index: ContextIndex,
+    spec: BuildSpec,
+    entries: Vec<RemoteEntry>,
+    credentials: BuildCredentials,
     shared: &Arc<Shared>,
     cancel: CancellationToken,
 ) -> Result<ServerMessage, BuildFailure> {
-    let failure = |message: String| BuildFailure {
-        message,
-        ..BuildFailure::default()
-    };
-    let spec = start
-        .spec
-        .ok_or_else(|| failure("the client sent no build spec".into()))?;
-    let entries = entries_of(index).map_err(|e| failure(e.message().to_owned()))?;
     let mut request = hearth_api::request_from_spec(&spec, Platform::host())
         .map_err(|e| failure(e.to_string()))?;
+    request.credentials = Arc::new(credentials);
     request.remote = Some(RemoteClient {
         context: RemoteContext {
             id: start.context_id,
@@ -464,9 +461,6 @@ fn failure_of(err: &EngineError) -> BuildFailure {
             dockerfile_text: step.text.clone(),
             diagnostics: String::new(),
         },
-        other => BuildFailure {
-            message: other.to_string(),
-            ..BuildFailure::default()
-        },
+        other => failure(other.to_string()),
     }
 }

@@ -62,7 +62,8 @@ impl Engine {
         let fetched: Vec<bool> = stream::iter(layers.iter().cloned())
             .map(|descriptor: Descriptor| async move {
                 let downloaded =
-                    hearth_worker::download_blob(host, repository, &descriptor).await?;
+                    hearth_worker::download_blob(host, host.registry(), repository, &descriptor)
+                        .await?;
                 status(format!(
                     "{}: {}",
                     descriptor.digest,
@@ -146,14 +147,23 @@ impl Engine {
             media_type: record.media_type,
             blobs,
         };
-        push(self.host(), &image, &[name.to_owned()], status).await
+        push(
+            self.host(),
+            self.host().registry(),
+            &image,
+            &[name.to_owned()],
+            status,
+        )
+        .await
     }
 }
 
-/// Pushes `image` under `names` with progress in BuildKit's words, then records where its
-/// blobs now live so later pushes to the same registry mount them.
+/// Pushes `image` under `names` with `registry` (whose credentials say whose push it is)
+/// and progress in BuildKit's words, then records where its blobs now live so later
+/// pushes to the same registry mount them.
 pub(crate) async fn push(
     host: &Host,
+    registry: &hearth_registry::Client,
     image: &PushImage,
     names: &[String],
     status: &(dyn Fn(String) + Send + Sync),
@@ -176,8 +186,7 @@ pub(crate) async fn push(
             status(format!("pushing manifest for {reference}@{digest}"));
         }
     };
-    let reports = host
-        .registry()
+    let reports = registry
         .push(names, image, &PushOptions::default(), &on_event)
         .await?;
     let digests: Vec<Digest> = image.blobs.iter().map(|b| b.descriptor.digest).collect();

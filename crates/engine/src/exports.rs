@@ -109,6 +109,8 @@ pub(crate) struct ImageSettings<'a> {
     pub(crate) epoch: Option<i64>,
     /// Extra config fields (an inline cache).
     pub(crate) config_extra: &'a [(String, String)],
+    /// The client pushes go through, with the build's credentials.
+    pub(crate) registry: &'a hearth_registry::Client,
 }
 
 pub(crate) async fn write_all(
@@ -203,7 +205,15 @@ pub(crate) async fn write_all(
                 status(said);
             }
             if export.push {
-                push_image(host, &image, &export.names, events, step.vertex).await?;
+                push_image(
+                    host,
+                    settings.registry,
+                    &image,
+                    &export.names,
+                    events,
+                    step.vertex,
+                )
+                .await?;
             }
             last_image = Some(image);
         }
@@ -319,6 +329,7 @@ async fn write_image(
 /// the same registry mount them.
 async fn push_image(
     host: &Host,
+    registry: &hearth_registry::Client,
     image: &Image,
     names: &[String],
     events: &EventSender,
@@ -348,7 +359,7 @@ async fn push_image(
         media_type: image.media_type.clone(),
         blobs,
     };
-    crate::distribution::push(host, &push, names, &status).await?;
+    crate::distribution::push(host, registry, &push, names, &status).await?;
     Ok(())
 }
 

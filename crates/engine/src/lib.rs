@@ -46,7 +46,10 @@ pub struct EngineOptions {
     pub runtime: PathBuf,
     /// Registry hosts.
     pub registry: RegistryConfig,
-    /// Where registry credentials come from (asked only when a registry challenges).
+    /// The engine's own registry credentials (asked only when a registry challenges), for
+    /// `pull`, `push` and work no build request covers. A build uses its request's
+    /// [`BuildRequest::credentials`]; hearthd gives here only the hosts its
+    /// configuration opts in (`daemon-credentials = true`).
     pub credentials: Arc<dyn CredentialSource>,
     /// Steps run at once.
     pub max_parallelism: usize,
@@ -96,6 +99,10 @@ pub struct BuildRequest {
     pub cache_from: Vec<cache::CacheImport>,
     /// `--cache-to`.
     pub cache_to: Vec<cache::CacheExport>,
+    /// This build's registry credentials, for every pull, push and cache transfer it
+    /// makes: the user's docker config when embedded, the client's (asked over the build
+    /// stream) through hearthd. Tokens they obtain serve this build only.
+    pub credentials: Arc<dyn CredentialSource>,
 }
 
 /// What a successful build produced.
@@ -201,10 +208,22 @@ impl Engine {
         };
         internal_done(&events, definition_step);
 
-        let plan = self.plan(&text, &file_name, options, &events).await?;
+        // Shares the engine's connections, never its tokens: see `Client::with_credentials`.
+        let registry = self
+            .host
+            .registry()
+            .with_credentials(Arc::clone(&request.credentials));
+        let plan = self
+            .plan(&registry, &text, &file_name, options, &events)
+            .await?;
         let definition = Arc::new(plan.definition.clone());
         let client_imports = self
-            .import_caches(&request.cache_from, request.remote.as_ref(), &events)
+            .import_caches(
+                &registry,
+                &request.cache_from,
+                request.remote.as_ref(),
+                &events,
+            )
             .await;
         let session = Session {
             locals: BTreeMap::from([(
@@ -222,6 +241,7 @@ impl Engine {
             allow_network_host: request.allow_network_host,
             allow_insecure: request.allow_insecure,
             client_imports,
+            registry: Some(registry.clone()),
         };
         let worker = Arc::new(BuildWorker::new(Arc::clone(&self.host), session));
         let solver = Solver::new(Arc::clone(&worker));
@@ -270,6 +290,7 @@ impl Engine {
             &exports::ImageSettings {
                 epoch,
                 config_extra: &config_extra,
+                registry: &registry,
             },
             &events,
             request.remote.as_ref().map(|r| &r.outputs),
@@ -279,8 +300,14 @@ impl Engine {
             remote,
             first_index: request.exports.len(),
         });
-        self.export_caches(&solved_build, &request.cache_to, client_dests, &events)
-            .await?;
+        self.export_caches(
+            &registry,
+            &solved_build,
+            &request.cache_to,
+            client_dests,
+            &events,
+        )
+        .await?;
         Ok(BuildOutcome {
             image,
             warnings: plan.warnings.clone(),
@@ -291,13 +318,14 @@ impl Engine {
 
     async fn plan(
         &self,
+        registry: &Client,
         text: &str,
         file_name: &str,
         options: BuildOptions,
         events: &EventSender,
     ) -> Result<BuildPlan, EngineError> {
         let resolver = resolver::RegistryResolver::new(
-            self.host.registry().clone(),
+            registry.clone(),
             tokio::runtime::Handle::current(),
             events.clone(),
         );

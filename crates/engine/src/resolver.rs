@@ -9,8 +9,12 @@ use hearth_dockerfile::{ImageResolver, ResolvedImage};
 use hearth_registry::Client;
 use hearth_solver::EventSender;
 
-/// Resolves through the registry client, once per reference and platform per build.
-/// The frontend is synchronous, so it runs on a blocking thread and waits here.
+/// Resolves through the build's registry client, once per reference and platform per
+/// build. Nothing is remembered across builds: every build resolves each tag with its own
+/// credentials, so a tag of a private image one client resolved never pins another
+/// client's build to it (a store that holds the image's layers is reached only through
+/// a digest the build's own credentials resolved). The frontend is synchronous, so it
+/// runs on a blocking thread and waits here.
 pub(crate) struct RegistryResolver {
     client: Client,
     runtime: tokio::runtime::Handle,

@@ -7,10 +7,18 @@
 //! `refresh_token` POST for identity tokens, per the distribution token spec) and caching
 //! it per (host, scope) until it expires; a `Basic` challenge by sending the credentials,
 //! remembered per host. Tokens and passwords only ever live in [`Secret`]s.
+//!
+//! One [`Auth`] belongs to one credential source: a daemon gives every build its own
+//! (`Client::with_credentials`), so a token fetched with one client's credentials can
+//! never authorize another client's request. A token request must finish within an
+//! overall deadline: a token server that trickles bytes never trips the transport's
+//! read-stall timeout, and a build would otherwise wait on it for ever.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use tokio::sync::OnceCell;
 
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -29,6 +37,10 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
 const CLIENT_ID: &str = "hearth";
 /// Token responses are small JSON documents; anything bigger is not one.
 const MAX_TOKEN_RESPONSE: usize = 1 << 20;
+/// The longest a token request may take, from connecting to the last byte of the answer.
+/// Real token servers answer in well under a second; this only stops a stalled or
+/// trickling one from holding a build.
+pub const TOKEN_DEADLINE: Duration = Duration::from_secs(60);
 
 /// One challenge from a `WWW-Authenticate` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,12 +144,18 @@ enum Cached {
 /// Basic credentials apply to every scope of a host, so they are cached under this scope.
 const ANY_SCOPE: &str = "";
 
-/// Credentials lookup and the token cache shared by every clone of a client.
+/// One credential source's lookups and token cache, shared by the clones of a client
+/// made with that source.
 pub(crate) struct Auth {
     credentials: Arc<dyn CredentialSource>,
+    /// The source's answer per host, asked once (the source may be a round trip to a
+    /// daemon's client). Guards only the map; the cells are awaited outside it.
+    answers: Mutex<HashMap<String, Arc<OnceCell<Option<Credentials>>>>>,
     /// Guards the cached tokens and basic credentials by (host, scope). Held only for
     /// map operations, never across a request.
     cache: Mutex<HashMap<(String, String), Cached>>,
+    /// See [`TOKEN_DEADLINE`].
+    token_deadline: Duration,
 }
 
 #[derive(Deserialize)]
@@ -196,11 +214,18 @@ pub(crate) fn for_scope(error: RegistryError, scope: &str) -> RegistryError {
 }
 
 impl Auth {
-    pub(crate) fn new(credentials: Arc<dyn CredentialSource>) -> Self {
+    pub(crate) fn new(credentials: Arc<dyn CredentialSource>, token_deadline: Duration) -> Self {
         Self {
             credentials,
+            answers: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
+            token_deadline,
         }
+    }
+
+    /// A fresh cache for `credentials`, with this one's settings.
+    pub(crate) fn with_credentials(&self, credentials: Arc<dyn CredentialSource>) -> Self {
+        Self::new(credentials, self.token_deadline)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<(String, String), Cached>> {
@@ -209,11 +234,29 @@ impl Auth {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether credentials exist for the endpoint (for choosing an error hint).
+    fn answer_cell(&self, host: &str) -> Arc<OnceCell<Option<Credentials>>> {
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(answers.entry(host.to_owned()).or_default())
+    }
+
+    /// The source's credentials for `host`, asked at most once per host; a failed ask
+    /// is not remembered.
+    async fn lookup(&self, host: &str) -> Result<Option<Credentials>, RegistryError> {
+        self.answer_cell(host)
+            .get_or_try_init(|| self.credentials.credentials(host))
+            .await
+            .cloned()
+            .map_err(|e| RegistryError::Credentials {
+                host: host.to_owned(),
+                message: e.0,
+            })
+    }
+
+    /// Whether credentials were found for the endpoint (for choosing an error hint).
     pub(crate) fn has_credentials(&self, endpoint: &Endpoint) -> bool {
-        self.credentials
-            .credentials(endpoint.credential_host())
-            .is_some()
+        self.answer_cell(endpoint.credential_host())
+            .get()
+            .is_some_and(Option::is_some)
     }
 
     /// The cached authorization for `scope` on `host`, if still valid.
@@ -247,10 +290,19 @@ impl Auth {
         challenges: &[Challenge],
     ) -> Result<AuthHeader, RegistryError> {
         let host = endpoint.credential_host();
-        let credentials = self.credentials.credentials(host);
+        let credentials = self.lookup(host).await?;
         if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
-            let (token, lifetime) =
-                fetch_token(http, host, bearer, scope, credentials.as_ref()).await?;
+            let fetch = fetch_token(http, host, bearer, scope, credentials.as_ref());
+            let (token, lifetime) = tokio::time::timeout(self.token_deadline, fetch)
+                .await
+                .map_err(|_| RegistryError::Transport {
+                    host: host.to_owned(),
+                    message: format!(
+                        "token request to {} did not finish within {}s; the token server is stalled or too slow",
+                        bearer.params.get("realm").map_or("the realm", String::as_str),
+                        self.token_deadline.as_secs_f64()
+                    ),
+                })??;
             let expires = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN);
             self.lock().insert(
                 (endpoint.host.clone(), scope.to_owned()),
@@ -523,7 +575,7 @@ mod tests {
 
     #[test]
     fn cache_expires_bearer_tokens_and_keeps_basic_per_host() {
-        let auth = Auth::new(Arc::new(crate::credentials::NoCredentials));
+        let auth = Auth::new(Arc::new(crate::credentials::NoCredentials), TOKEN_DEADLINE);
         auth.lock().insert(
             ("h".into(), "s1".into()),
             Cached::Bearer {

@@ -18,6 +18,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Response, StatusCode};
 use tokio::io::AsyncWrite;
 
+use crate::auth::{Auth, TOKEN_DEADLINE};
 use crate::blob::{StreamFailure, stream_verified};
 use crate::config::RegistryConfig;
 use crate::credentials::CredentialSource;
@@ -39,10 +40,28 @@ const MAX_CONFIG_SIZE: u64 = 64 << 20;
 const MAX_INDEX_DEPTH: usize = 4;
 
 /// A registry client for pulling. Cheap to clone: clones share connections and the token
-/// cache.
+/// cache. [`Client::with_credentials`] makes a client that shares the connections but
+/// has its own credentials and token cache (one per daemon build).
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
+    /// This client's credentials and the tokens they obtained.
+    auth: Arc<Auth>,
+}
+
+/// Settings of a client besides the registry configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// How long a token request may take in all ([`TOKEN_DEADLINE`] by default).
+    pub token_deadline: std::time::Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            token_deadline: TOKEN_DEADLINE,
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -252,14 +271,44 @@ impl Client {
         config: RegistryConfig,
         credentials: Arc<dyn CredentialSource>,
     ) -> Result<Client, RegistryError> {
-        let transport = Transport::new(&config, credentials)?;
+        Self::with_options(config, credentials, ClientOptions::default())
+    }
+
+    /// Like [`Client::new`], with `options`.
+    pub fn with_options(
+        config: RegistryConfig,
+        credentials: Arc<dyn CredentialSource>,
+        options: ClientOptions,
+    ) -> Result<Client, RegistryError> {
+        let transport = Transport::new(&config)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
                 transport,
                 known: Default::default(),
             }),
+            auth: Arc::new(Auth::new(credentials, options.token_deadline)),
         })
+    }
+
+    /// A client on the same connections and configuration that asks `credentials` and
+    /// starts with an empty token cache: what one source's credentials obtained never
+    /// authorizes the other's requests. What the clients share holds no authority:
+    /// connection pools, hosts that fell back to plain HTTP, and where blobs were seen
+    /// (a cross-repository mount is still authorized with the new client's token).
+    pub fn with_credentials(&self, credentials: Arc<dyn CredentialSource>) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            auth: Arc::new(self.auth.with_credentials(credentials)),
+        }
+    }
+
+    /// Sends `request` with this client's authorization.
+    pub(crate) async fn send(
+        &self,
+        request: &crate::transport::Request<'_>,
+    ) -> Result<Response, RegistryError> {
+        self.inner.transport.send(&self.auth, request).await
     }
 
     /// The configuration this client was built with.
@@ -383,7 +432,7 @@ impl Client {
             });
         };
         let request = Request::get(endpoint, "/".to_owned(), String::new());
-        let response = self.inner.transport.send(&request).await?;
+        let response = self.send(&request).await?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -503,7 +552,7 @@ impl Client {
             format!("/{}/manifests/{object}", repo.path),
             Some(MANIFEST_ACCEPT),
         );
-        let response = self.inner.transport.send(&request).await?;
+        let response = self.send(&request).await?;
         let status = response.status();
         let kind = content_type(&response);
         let url = response.url().to_string();
@@ -650,12 +699,7 @@ impl Client {
         );
         // Registries answer blob GETs with a redirect to storage; reqwest follows it and
         // drops the Authorization header when the redirect leaves the registry's host.
-        let response = self
-            .inner
-            .transport
-            .send(&request)
-            .await
-            .map_err(untouched)?;
+        let response = self.send(&request).await.map_err(untouched)?;
         let status = response.status();
         let kind = content_type(&response);
         let url = response.url().to_string();

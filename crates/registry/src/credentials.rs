@@ -3,9 +3,16 @@
 //! The client asks a [`CredentialSource`] only after a registry has challenged it, so an
 //! anonymous pull never touches the user's credential store. Reading
 //! `~/.docker/config.json` and credential helpers belongs to the caller (the CLI, or a
-//! daemon session forwarding the client's credentials); this crate only consumes them.
+//! daemon asking its client over the build stream); this crate only consumes them.
+//!
+//! The lookup is asynchronous because the answer may be a round trip away: hearthd asks
+//! the build's client, which answers from its own docker config. A source that answers
+//! locally returns a ready future.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 
 use crate::secret::Secret;
 
@@ -24,14 +31,27 @@ pub enum Credentials {
     IdentityToken(Secret),
 }
 
+/// Why a source could not say whether it has credentials (the daemon's client went away
+/// or did not answer in time). Distinct from "no credentials", which is `Ok(None)`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CredentialError(pub String);
+
+/// What a [`CredentialSource`] returns.
+pub type CredentialsFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Credentials>, CredentialError>> + Send + 'a>>;
+
 /// A provider of credentials, keyed by registry host.
 ///
 /// `host` is the `host[:port]` of the endpoint that challenged (a mirror asks for the
 /// mirror's credentials, as BuildKit does), except that Docker Hub's API host
 /// `registry-1.docker.io` is asked for as `docker.io`, the name users log in to.
-pub trait CredentialSource: Send + Sync {
-    /// The credentials for `host`, or `None` to stay anonymous.
-    fn credentials(&self, host: &str) -> Option<Credentials>;
+///
+/// `Debug` is required so requests carrying a source can be printed; implementations
+/// must never print a credential.
+pub trait CredentialSource: Send + Sync + fmt::Debug {
+    /// The credentials for `host`, `Ok(None)` to stay anonymous.
+    fn credentials<'a>(&'a self, host: &'a str) -> CredentialsFuture<'a>;
 }
 
 /// A [`CredentialSource`] that never has credentials: every pull is anonymous.
@@ -39,8 +59,8 @@ pub trait CredentialSource: Send + Sync {
 pub struct NoCredentials;
 
 impl CredentialSource for NoCredentials {
-    fn credentials(&self, _host: &str) -> Option<Credentials> {
-        None
+    fn credentials<'a>(&'a self, _host: &'a str) -> CredentialsFuture<'a> {
+        Box::pin(std::future::ready(Ok(None)))
     }
 }
 
@@ -61,17 +81,29 @@ impl StaticCredentials {
         self.by_host.insert(host.into(), credentials);
         self
     }
+
+    /// The credentials for `host`, if the table has them.
+    pub fn get(&self, host: &str) -> Option<&Credentials> {
+        self.by_host.get(host)
+    }
 }
 
 impl CredentialSource for StaticCredentials {
-    fn credentials(&self, host: &str) -> Option<Credentials> {
-        self.by_host.get(host).cloned()
+    fn credentials<'a>(&'a self, host: &'a str) -> CredentialsFuture<'a> {
+        Box::pin(std::future::ready(Ok(self.by_host.get(host).cloned())))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn now<T>(future: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map(|rt| rt.block_on(future))
+            .unwrap_or_else(|e| panic!("runtime: {e}"))
+    }
 
     #[test]
     fn debug_output_never_contains_the_password() {
@@ -83,8 +115,8 @@ mod tests {
         let dumped = format!("{creds:?} {table:?}");
         assert!(!dumped.contains("s3cret-pw"), "{dumped}");
         assert!(dumped.contains("alice"));
-        assert_eq!(table.credentials("example.com"), Some(creds));
-        assert_eq!(table.credentials("other.com"), None);
-        assert_eq!(NoCredentials.credentials("example.com"), None);
+        assert_eq!(now(table.credentials("example.com")), Ok(Some(creds)));
+        assert_eq!(now(table.credentials("other.com")), Ok(None));
+        assert_eq!(now(NoCredentials.credentials("example.com")), Ok(None));
     }
 }

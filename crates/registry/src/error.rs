@@ -84,6 +84,15 @@ pub enum RegistryError {
         /// How to fix it, naming the login command.
         hint: String,
     },
+    /// The credential source could not answer for a host that challenged (a daemon's
+    /// client went away or did not answer in time). Not the same as having none.
+    #[error("{host}: could not get credentials: {message}")]
+    Credentials {
+        /// The registry host whose credentials were asked for.
+        host: String,
+        /// Why the source could not answer.
+        message: String,
+    },
     /// An index has no manifest for the wanted platform.
     #[error("{reference}: no match for platform {wanted} in manifest: the image has {}", available_list(.available))]
     PlatformNotFound {
@@ -205,6 +214,7 @@ impl RegistryError {
                 ErrorKind::NotFound
             }
             RegistryError::Unauthorized { .. } => ErrorKind::PermissionDenied,
+            RegistryError::Credentials { .. } => ErrorKind::Unavailable,
             RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => {
                 ErrorKind::DataLoss
             }

@@ -38,9 +38,13 @@ mod reference;
 mod secret;
 mod transport;
 
-pub use client::{Client, ResolvedImage};
+pub use auth::TOKEN_DEADLINE;
+pub use client::{Client, ClientOptions, ResolvedImage};
 pub use config::{HostConfig, RegistryConfig};
-pub use credentials::{CredentialSource, Credentials, NoCredentials, StaticCredentials};
+pub use credentials::{
+    CredentialError, CredentialSource, Credentials, CredentialsFuture, NoCredentials,
+    StaticCredentials,
+};
 pub use endpoint::{DOCKER_HUB, DOCKER_HUB_API_HOST, Endpoint, Scheme};
 pub use error::{Attempt, ErrorKind, RegistryError, Tried};
 pub use inspect::{FetchedManifest, Inspected, InspectedImage, Inspection};

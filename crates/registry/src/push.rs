@@ -357,7 +357,7 @@ impl Client {
                 scope.clone(),
             )
         };
-        let response = self.inner.transport.send(&head).await?;
+        let response = self.send(&head).await?;
         if response.status().is_success() {
             return Ok(BlobOutcome::Existed);
         }
@@ -439,7 +439,7 @@ impl Client {
                 push_scope(&repo.path, Some(from)),
             )
         };
-        let response = match self.inner.transport.send(&request).await {
+        let response = match self.send(&request).await {
             Ok(r) => r,
             // Not allowed to read the source: upload instead.
             Err(RegistryError::Unauthorized { .. }) => {
@@ -467,7 +467,7 @@ impl Client {
                 push_scope(&repo.path, None),
             )
         };
-        let response = self.inner.transport.send(&request).await?;
+        let response = self.send(&request).await?;
         if response.status() != StatusCode::ACCEPTED {
             return Err(unexpected(endpoint, response, "starting an upload").await);
         }
@@ -491,7 +491,7 @@ impl Client {
             body: Some(body_of(blob, 0, blob.descriptor.size)),
             ..Request::get(endpoint, String::new(), push_scope(&repo.path, None))
         };
-        let response = self.inner.transport.send(&request).await?;
+        let response = self.send(&request).await?;
         match response.status() {
             StatusCode::CREATED => Ok(true),
             StatusCode::PAYLOAD_TOO_LARGE => Ok(false),
@@ -524,7 +524,7 @@ impl Client {
                 body: Some(body_of(blob, offset, len)),
                 ..Request::get(endpoint, String::new(), push_scope(&repo.path, None))
             };
-            let response = self.inner.transport.send(&request).await?;
+            let response = self.send(&request).await?;
             if response.status() != StatusCode::ACCEPTED {
                 return Err(unexpected(endpoint, response, "uploading a chunk").await);
             }
@@ -537,7 +537,7 @@ impl Client {
             query: vec![("digest", blob.descriptor.digest.to_string())],
             ..Request::get(endpoint, String::new(), push_scope(&repo.path, None))
         };
-        let response = self.inner.transport.send(&request).await?;
+        let response = self.send(&request).await?;
         if response.status() != StatusCode::CREATED {
             return Err(unexpected(endpoint, response, "completing an upload").await);
         }
@@ -562,7 +562,7 @@ impl Client {
                 push_scope(&repo.path, None),
             )
         };
-        let response = self.inner.transport.send(&request).await?;
+        let response = self.send(&request).await?;
         if response.status() != StatusCode::CREATED {
             return Err(unexpected(endpoint, response, "storing the manifest").await);
         }

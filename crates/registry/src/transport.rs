@@ -9,7 +9,7 @@
 //! This layer knows nothing about manifests or blobs, so pushing can reuse it unchanged.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -18,7 +18,6 @@ use reqwest::{Method, Response, StatusCode};
 
 use crate::auth::{self, Auth, AuthHeader, parse_www_authenticate};
 use crate::config::RegistryConfig;
-use crate::credentials::CredentialSource;
 use crate::endpoint::{Endpoint, Scheme};
 use crate::error::RegistryError;
 
@@ -123,13 +122,14 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Shared HTTP state: clients, auth, fallback memory.
+/// Shared HTTP state: clients (and so their connection pools) and fallback memory.
+/// Authorization is the caller's ([`Auth`]), so clients with different credentials share
+/// one transport.
 pub(crate) struct Transport {
     /// The client for endpoints without a configuration section.
     default_client: reqwest::Client,
     /// Clients for configuration sections, which may carry CAs, key pairs or `insecure`.
     by_section: HashMap<String, reqwest::Client>,
-    auth: Auth,
     /// Hosts that failed over HTTPS and answered over HTTP (BuildKit's `httpFallback`
     /// remembers this per host too). Held only to read or insert.
     http_fallen_back: Mutex<HashSet<String>>,
@@ -213,10 +213,7 @@ fn section_client(
 }
 
 impl Transport {
-    pub(crate) fn new(
-        config: &RegistryConfig,
-        credentials: Arc<dyn CredentialSource>,
-    ) -> Result<Self, RegistryError> {
+    pub(crate) fn new(config: &RegistryConfig) -> Result<Self, RegistryError> {
         let default_client = builder().build().map_err(|e| {
             config_error(
                 "default",
@@ -230,7 +227,6 @@ impl Transport {
         Ok(Self {
             default_client,
             by_section,
-            auth: Auth::new(credentials),
             http_fallen_back: Mutex::new(HashSet::new()),
         })
     }
@@ -253,16 +249,24 @@ impl Transport {
     /// Sends `request`, authorizing on a 401 and retrying transient failures. Returns the
     /// response whatever its status, except that a 401 or 403 after authorizing (or one
     /// that cannot be authorized) is [`RegistryError::Unauthorized`].
-    pub(crate) async fn send(&self, request: &Request<'_>) -> Result<Response, RegistryError> {
-        self.send_inner(request)
+    pub(crate) async fn send(
+        &self,
+        authority: &Auth,
+        request: &Request<'_>,
+    ) -> Result<Response, RegistryError> {
+        self.send_inner(authority, request)
             .await
             .map_err(|e| auth::for_scope(e, &request.scope))
     }
 
-    async fn send_inner(&self, request: &Request<'_>) -> Result<Response, RegistryError> {
+    async fn send_inner(
+        &self,
+        authority: &Auth,
+        request: &Request<'_>,
+    ) -> Result<Response, RegistryError> {
         let endpoint = request.endpoint;
         let client = self.client(endpoint);
-        let mut auth = self.auth.cached(&endpoint.host, &request.scope);
+        let mut auth = authority.cached(&endpoint.host, &request.scope);
         let mut authorized = false;
         loop {
             let response = self
@@ -278,7 +282,7 @@ impl Transport {
                     .flat_map(parse_www_authenticate)
                     .collect();
                 auth = Some(
-                    self.auth
+                    authority
                         .authorize(client, endpoint, &request.scope, &challenges)
                         .await?,
                 );
@@ -291,7 +295,7 @@ impl Transport {
                     .unwrap_or_default();
                 return Err(auth::unauthorized(
                     endpoint.credential_host(),
-                    auth.is_some() && self.auth.has_credentials(endpoint),
+                    auth.is_some() && authority.has_credentials(endpoint),
                     &registry_message(&body, status),
                 ));
             }

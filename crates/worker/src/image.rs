@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use hearth_core::Digest;
 use hearth_graph::op::ImageSource;
 use hearth_layer::{ApplyOptions, WhiteoutMode, apply_layer, decompressed, detect_archive};
+use hearth_registry::Client;
 use hearth_solver::{CacheKey, Job};
 use hearth_store::tables::Layers;
 use hearth_store::{BlobWriter, LayerBlob, LayerId, LayerOrigin};
@@ -30,15 +31,16 @@ pub(crate) fn layer_for_blob(host: &Host, blob: &Digest) -> Result<Option<LayerI
     Ok(host.store.has_layer(&id).then_some(id))
 }
 
-/// Pulls the image and returns its layers, bottom first.
+/// Pulls the image with `registry` (the build's credentials) and returns its layers,
+/// bottom first.
 pub(crate) async fn pull(
     host: &Host,
+    registry: &Client,
     source: &ImageSource,
     key: CacheKey,
     job: &Job,
 ) -> Result<Ref, Error> {
-    let resolved = host
-        .registry
+    let resolved = registry
         .resolve(&source.reference, &source.platform)
         .await?;
     // Keep the manifest and config: exporting an image built on this one reuses them.
@@ -58,7 +60,7 @@ pub(crate) async fn pull(
                 "downloading {} ({} bytes)",
                 descriptor.digest, descriptor.size
             ));
-            download_blob(host, &resolved.repository, descriptor).await?;
+            download_blob(host, registry, &resolved.repository, descriptor).await?;
         }
         job.progress
             .status(format!("extracting {}", descriptor.digest));
@@ -80,10 +82,11 @@ pub(crate) async fn pull(
     Ok(Ref::Layers(Arc::new(layers)))
 }
 
-/// Downloads one blob of `repository` into the store (verified; visible only once
-/// complete), unless the store has it. Returns whether it was downloaded.
+/// Downloads one blob of `repository` with `registry` into the store (verified; visible
+/// only once complete), unless the store has it. Returns whether it was downloaded.
 pub async fn download_blob(
     host: &Host,
+    registry: &Client,
     repository: &str,
     descriptor: &hearth_registry::Descriptor,
 ) -> Result<bool, Error> {
@@ -91,7 +94,7 @@ pub async fn download_blob(
         return Ok(false);
     }
     let mut sink = BlobSink(Some(host.store.blob_writer()?));
-    host.registry
+    registry
         .fetch_blob(repository, descriptor, &mut sink)
         .await?;
     let writer = sink

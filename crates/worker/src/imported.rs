@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hearth_core::Digest;
+use hearth_registry::Client;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, FileFetcher, Host, Ref, image, records};
@@ -183,9 +184,11 @@ pub fn remove(store: &hearth_store::Store, key: &Digest) -> Result<(), Error> {
 }
 
 /// Puts `blob` into the store from `origin` unless it is there; returns whether it was
-/// fetched. Blobs on a daemon's client come through `client`.
+/// fetched. Blobs in a registry come with `registry` (the build's credentials), blobs on
+/// a daemon's client through `client`.
 pub async fn fetch_blob(
     host: &Host,
+    registry: &Client,
     origin: &CacheOrigin,
     blob: &RemoteBlob,
     client: Option<&dyn FileFetcher>,
@@ -223,7 +226,7 @@ pub async fn fetch_blob(
             Ok(true)
         }
         CacheOrigin::Registry { repository } => {
-            image::download_blob(host, repository, &blob.descriptor()).await
+            image::download_blob(host, registry, repository, &blob.descriptor()).await
         }
         CacheOrigin::Local { dir } => {
             if host.store.has_blob(&blob.digest)? {
@@ -262,6 +265,7 @@ pub fn layout_blob_path(dir: &Path, digest: &Digest) -> PathBuf {
 /// result.
 pub(crate) async fn materialize(
     host: &Host,
+    registry: &Client,
     record: &ImportedRecord,
     client: Option<&dyn FileFetcher>,
 ) -> Result<Ref, Error> {
@@ -269,7 +273,7 @@ pub(crate) async fn materialize(
         futures::future::try_join_all(
             batch
                 .iter()
-                .map(|blob| fetch_unless_unpacked(host, &record.origin, blob, client)),
+                .map(|blob| fetch_unless_unpacked(host, registry, &record.origin, blob, client)),
         )
         .await?;
     }
@@ -290,18 +294,20 @@ pub(crate) async fn materialize(
 
 async fn fetch_unless_unpacked(
     host: &Host,
+    registry: &Client,
     origin: &CacheOrigin,
     blob: &RemoteBlob,
     client: Option<&dyn FileFetcher>,
 ) -> Result<(), Error> {
     if image::layer_for_blob(host, &blob.digest)?.is_none() {
-        fetch_blob(host, origin, blob, client).await?;
+        fetch_blob(host, registry, origin, blob, client).await?;
     }
     Ok(())
 }
 
 /// Fills the cache mount directory `dir_name` (empty or missing) from an imported cache,
-/// if one carried it. Returns whether it did.
+/// if one carried it. Returns whether it did. A blob still in a registry is downloaded
+/// with the engine's own credentials (hearthd: only hosts its configuration opts in).
 pub(crate) async fn restore_mount(
     host: &Host,
     dir_name: &str,
@@ -314,7 +320,7 @@ pub(crate) async fn restore_mount(
     let Some(mount) = entry.and_then(|b| serde_json::from_slice::<ImportedMount>(&b).ok()) else {
         return Ok(false);
     };
-    fetch_blob(host, &mount.origin, &mount.blob, None).await?;
+    fetch_blob(host, &host.registry, &mount.origin, &mount.blob, None).await?;
     let store = host.store.clone();
     let target = target.to_owned();
     let digest = mount.blob.digest;

@@ -126,6 +126,9 @@ pub struct Session {
     pub allow_insecure: bool,
     /// Results a cache directory on the daemon's client offers, for this build only.
     pub client_imports: Vec<imported::ImportedRecord>,
+    /// The registry client with this build's credentials (`Client::with_credentials`);
+    /// the host's when unset.
+    pub registry: Option<Client>,
 }
 
 /// Counters for tests and metrics.
@@ -238,7 +241,8 @@ impl Host {
         self.cache_mounts.dir_for(id)
     }
 
-    /// The registry client.
+    /// The registry client with the engine's own credentials; a build derives its own
+    /// (`Client::with_credentials`), sharing this one's connections.
     pub fn registry(&self) -> &Client {
         &self.registry
     }
@@ -353,7 +357,7 @@ impl BuildWorker {
             },
         };
         let client = self.client_fetcher();
-        imported::materialize(&self.host, &record, client.as_deref())
+        imported::materialize(&self.host, self.registry(), &record, client.as_deref())
             .await
             .map(Some)
     }
@@ -379,6 +383,14 @@ impl BuildWorker {
     /// The session.
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// The registry client this build pulls with.
+    pub fn registry(&self) -> &Client {
+        self.session
+            .registry
+            .as_ref()
+            .unwrap_or(&self.host.registry)
     }
 }
 
@@ -492,7 +504,7 @@ impl hearth_solver::Worker for BuildWorker {
             };
             self.host.in_use.add(self.build, key);
             let result = match &node.node.op {
-                Op::Source(SourceOp::Image(img)) => image::pull(&self.host, img, key, job).await,
+                Op::Source(SourceOp::Image(img)) => image::pull(&self.host, self.registry(), img, key, job).await,
                 Op::Source(SourceOp::Local(local)) => context::sync(&self.host, &self.session, local, job).await,
                 Op::Source(SourceOp::Http(http)) => http::fetch(&self.host, http, job).await,
                 Op::Source(SourceOp::Git(git)) => Err(Error::Unsupported(format!(

@@ -39,6 +39,7 @@ pub struct Hearthd {
     log: PathBuf,
     bin: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, PathBuf)>,
 }
 
 impl Hearthd {
@@ -61,6 +62,37 @@ impl Hearthd {
         config: Option<&Path>,
         listen: &[String],
     ) -> Result<Self, String> {
+        Self::launch(root, socket, config, listen, Vec::new())
+    }
+
+    /// Like [`Hearthd::start`] with environment variables of its own, e.g. a
+    /// `DOCKER_CONFIG` holding the daemon's (root's) registry logins.
+    pub fn start_with_env(
+        root: &Path,
+        socket: &Path,
+        config: Option<&Path>,
+        env: &[(&str, &Path)],
+    ) -> Result<Self, String> {
+        let env = env
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.to_path_buf()))
+            .collect();
+        Self::launch(
+            root,
+            socket,
+            config,
+            &[format!("--addr=unix://{}", socket.display())],
+            env,
+        )
+    }
+
+    fn launch(
+        root: &Path,
+        socket: &Path,
+        config: Option<&Path>,
+        listen: &[String],
+        env: Vec<(String, PathBuf)>,
+    ) -> Result<Self, String> {
         let bin = workspace_bin("hearthd", "hearth-daemon")?;
         let mut args = vec![format!("--root={}", root.display())];
         args.extend(listen.iter().cloned());
@@ -68,13 +100,14 @@ impl Hearthd {
             args.push(format!("--config={}", config.display()));
         }
         let log = socket.with_extension("log");
-        let child = spawn(&bin, &args, &log)?;
+        let child = spawn(&bin, &args, &env, &log)?;
         let mut this = Self {
             child,
             socket: socket.to_path_buf(),
             log,
             bin,
             args,
+            env,
         };
         this.wait_ready()?;
         Ok(this)
@@ -136,7 +169,7 @@ impl Hearthd {
 
     /// Starts it again with the same arguments after [`Hearthd::kill`].
     pub fn restart(&mut self) -> Result<(), String> {
-        self.child = spawn(&self.bin, &self.args, &self.log)?;
+        self.child = spawn(&self.bin, &self.args, &self.env, &self.log)?;
         self.wait_ready_after_restart()
     }
 
@@ -158,7 +191,12 @@ impl Hearthd {
     }
 }
 
-fn spawn(bin: &Path, args: &[String], log: &Path) -> Result<Child, String> {
+fn spawn(
+    bin: &Path,
+    args: &[String],
+    env: &[(String, PathBuf)],
+    log: &Path,
+) -> Result<Child, String> {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -167,6 +205,7 @@ fn spawn(bin: &Path, args: &[String], log: &Path) -> Result<Child, String> {
     let err = out.try_clone().map_err(|e| e.to_string())?;
     Command::new(bin)
         .args(args)
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)

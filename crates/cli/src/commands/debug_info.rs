@@ -19,8 +19,10 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     let text = runtime.block_on(async {
         match daemon(global).await? {
-            Some(mut client) => {
-                let info = client
+            Some(daemon) => {
+                let info = daemon
+                    .client
+                    .clone()
                     .info(InfoRequest { storage: true })
                     .await
                     .context("asking hearthd for its info")?
@@ -64,6 +66,7 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     runtime_works: hearth_engine::program_found(&runtime_path),
                     builds_running: 0,
                     containers_started: 0,
+                    features: Vec::new(),
                 };
                 Ok(render(
                     "embedded (no daemon answered; the engine runs in this process)",

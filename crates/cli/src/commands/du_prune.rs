@@ -98,7 +98,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub(crate) fn du(global: &GlobalArgs, args: &DuArgs) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     let (records, metadata) = runtime.block_on(async {
-        if let Some(mut client) = daemon(global).await? {
+        if let Some(mut client) = daemon(global).await?.map(|d| d.client) {
             let answer = client
                 .disk_usage(DiskUsageRequest {
                     filters: args.filters.clone(),
@@ -191,7 +191,7 @@ fn render_du(records: &[UsageRecord], metadata: u64, verbose: bool, now: u64) ->
 pub(crate) fn prune(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     let report: PruneReport = runtime.block_on(async {
-        if let Some(mut client) = daemon(global).await? {
+        if let Some(mut client) = daemon(global).await?.map(|d| d.client) {
             // Percentages resolve against this machine's disk under the default root: the
             // daemon's, for a unix socket.
             let rule = args.rule(hearth_engine::gc::disk_size(std::path::Path::new(

@@ -81,6 +81,7 @@ fn registry(sink: &mut Sink<'_>, s: Section<'_, '_>) -> Registry {
         ca: s.paths(sink, "ca").unwrap_or_default(),
         keypair: keypairs(sink, &s),
         tls_config_dir: s.paths(sink, "tlsconfigdir").unwrap_or_default(),
+        daemon_credentials: s.bool(sink, "daemon-credentials").unwrap_or(false),
     };
     s.finish(sink);
     registry

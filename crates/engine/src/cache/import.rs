@@ -128,17 +128,16 @@ fn to_import(
     }
 }
 
-/// Imports `source`: one manifest and one config read, nothing else downloaded.
+/// Imports `source` (a registry's with `registry`, the build's credentials): one
+/// manifest and one config read, nothing else downloaded.
 pub(crate) async fn import(
     host: &Host,
+    registry: &hearth_registry::Client,
     source: &CacheSource,
 ) -> Result<ImportSummary, EngineError> {
     let (manifest_digest, config_media_type, config, layers, origin) = match source {
         CacheSource::Registry { reference } => {
-            let fetched = host
-                .registry()
-                .fetch_manifest_with_config(reference)
-                .await?;
+            let fetched = registry.fetch_manifest_with_config(reference).await?;
             let origin = CacheOrigin::Registry {
                 repository: fetched.repository.clone(),
             };

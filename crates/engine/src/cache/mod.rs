@@ -23,6 +23,7 @@ pub(crate) use write::{CLIENT_ENTRY_NAME, merge_index, to_client, to_dir, to_reg
 /// The OCI annotation naming a manifest's tag in an `index.json`.
 const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
+use hearth_registry::Client;
 use hearth_solver::{Event, EventSender};
 
 use crate::{Engine, EngineError, RemoteClient};
@@ -33,6 +34,7 @@ impl Engine {
     /// cache directories on a daemon's client, which hold for this build only.
     pub(crate) async fn import_caches(
         &self,
+        registry: &Client,
         sources: &[CacheImport],
         remote: Option<&RemoteClient>,
         events: &EventSender,
@@ -59,7 +61,7 @@ impl Engine {
                         )),
                     }
                 }
-                _ => import(self.host(), &source.source).await,
+                _ => import(self.host(), registry, &source.source).await,
             };
             let message = match outcome {
                 Ok(summary) => format!(
@@ -80,6 +82,7 @@ impl Engine {
     /// Writes every `--cache-to` destination except `inline` (which went into the image).
     pub(crate) async fn export_caches(
         &self,
+        registry: &Client,
         build: &SolvedBuild<'_>,
         exports: &[CacheExport],
         client: Option<ClientDests<'_>>,
@@ -99,7 +102,7 @@ impl Engine {
                 })
             };
             let outcome = self
-                .export_cache(build, export, client.map(|c| (c, index)), &status)
+                .export_cache(registry, build, export, client.map(|c| (c, index)), &status)
                 .await;
             match outcome {
                 Ok(()) => crate::internal_done(events, step),
@@ -124,6 +127,7 @@ impl Engine {
 
     async fn export_cache(
         &self,
+        registry: &Client,
         build: &SolvedBuild<'_>,
         export: &CacheExport,
         client: Option<(ClientDests<'_>, usize)>,
@@ -133,7 +137,7 @@ impl Engine {
         let artifact = prepare(self.host(), build, export, status).await?;
         let manifest = match &export.target {
             CacheTarget::Registry { reference } => {
-                to_registry(self.host(), &artifact, reference, status).await?
+                to_registry(self.host(), registry, &artifact, reference, status).await?
             }
             CacheTarget::Local { tag, .. } if client.is_some() => {
                 let Some((client, index)) = client else {
@@ -146,10 +150,19 @@ impl Engine {
                     .map_err(|e| EngineError::Internal(format!("streaming the cache: {e}")))?;
                 let empty = std::collections::HashSet::new();
                 let present = client.remote.cache_dests.get(&index).unwrap_or(&empty);
-                to_client(self.host(), &artifact, stream, present, tag, status).await?
+                to_client(
+                    self.host(),
+                    registry,
+                    &artifact,
+                    stream,
+                    present,
+                    tag,
+                    status,
+                )
+                .await?
             }
             CacheTarget::Local { dest, tag } => {
-                to_dir(self.host(), &artifact, dest, tag, status).await?
+                to_dir(self.host(), registry, &artifact, dest, tag, status).await?
             }
             CacheTarget::Inline => return Ok(()),
         };

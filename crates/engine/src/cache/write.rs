@@ -7,7 +7,7 @@ use std::path::Path;
 
 use hearth_core::Digest;
 use hearth_exporter::MediaTypes;
-use hearth_registry::{BlobSource, ImageReference, PushBlob, PushImage};
+use hearth_registry::{BlobSource, Client, ImageReference, PushBlob, PushImage};
 use hearth_worker::Host;
 use hearth_worker::imported::{self, CacheOrigin, RemoteBlob};
 
@@ -20,15 +20,21 @@ fn registry_of(repository: &str) -> &str {
     repository.split('/').next().unwrap_or(repository)
 }
 
-/// Puts a blob only an import's origin has into the store.
-async fn fetch(host: &Host, layer: &CacheLayer, origin: &CacheOrigin) -> Result<(), EngineError> {
+/// Puts a blob only an import's origin has into the store, downloading with `registry`
+/// (the build's credentials) from a registry origin.
+async fn fetch(
+    host: &Host,
+    registry: &Client,
+    layer: &CacheLayer,
+    origin: &CacheOrigin,
+) -> Result<(), EngineError> {
     let blob = RemoteBlob {
         digest: layer.descriptor.digest,
         diff_id: layer.diff_id,
         media_type: layer.descriptor.media_type.clone(),
         size: layer.descriptor.size,
     };
-    imported::fetch_blob(host, origin, &blob, None).await?;
+    imported::fetch_blob(host, registry, origin, &blob, None).await?;
     Ok(())
 }
 
@@ -37,6 +43,7 @@ async fn fetch(host: &Host, layer: &CacheLayer, origin: &CacheOrigin) -> Result<
 /// left at another origin are fetched first.
 pub(crate) async fn to_registry(
     host: &Host,
+    registry: &Client,
     artifact: &CacheArtifact,
     reference: &str,
     status: &(dyn Fn(String) + Send + Sync),
@@ -70,7 +77,7 @@ pub(crate) async fn to_registry(
                         mount_from.insert(0, repository.clone());
                     }
                 }
-                other => fetch(host, layer, other).await?,
+                other => fetch(host, registry, layer, other).await?,
             }
         }
         blobs.push(PushBlob {
@@ -85,7 +92,7 @@ pub(crate) async fn to_registry(
         media_type: MediaTypes::Oci.manifest().to_owned(),
         blobs,
     };
-    crate::distribution::push(host, &image, &[reference.to_owned()], status).await?;
+    crate::distribution::push(host, registry, &image, &[reference.to_owned()], status).await?;
     Ok(Digest::of(&manifest))
 }
 
@@ -117,6 +124,7 @@ fn put_blob(src: &Path, dir: &Path, digest: &Digest, size: u64) -> io::Result<bo
 /// whose blobs are missing.
 pub(crate) async fn to_dir(
     host: &Host,
+    registry: &Client,
     artifact: &CacheArtifact,
     dir: &Path,
     tag: &str,
@@ -124,7 +132,7 @@ pub(crate) async fn to_dir(
 ) -> Result<Digest, EngineError> {
     for layer in &artifact.layers {
         if let BlobLocation::Origin(origin) = &layer.location {
-            fetch(host, layer, origin).await?;
+            fetch(host, registry, layer, origin).await?;
         }
     }
     let io_err = |what: &str, path: &Path, e: io::Error| {
@@ -204,6 +212,7 @@ pub(crate) const CLIENT_ENTRY_NAME: &str = "hearth-cache-entry.json";
 /// entry (see [`CLIENT_ENTRY_NAME`]).
 pub(crate) async fn to_client(
     host: &Host,
+    registry: &Client,
     artifact: &CacheArtifact,
     stream: Box<dyn crate::OutputStream>,
     present: &std::collections::HashSet<Digest>,
@@ -214,7 +223,7 @@ pub(crate) async fn to_client(
         if let BlobLocation::Origin(origin) = &layer.location
             && !present.contains(&layer.descriptor.digest)
         {
-            fetch(host, layer, origin).await?;
+            fetch(host, registry, layer, origin).await?;
         }
     }
     let manifest = artifact.manifest();

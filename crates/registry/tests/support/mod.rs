@@ -62,7 +62,8 @@ impl Registry {
         Self::start_with("compatibility:\n  schema1:\n    enabled: true\n")
     }
 
-    fn start_with(auth: &str) -> Registry {
+    /// A registry with this `auth:` section (or any other extra configuration).
+    pub fn start_with(auth: &str) -> Registry {
         Self::start_in(tempfile::tempdir().expect("tempdir"), auth)
     }
 

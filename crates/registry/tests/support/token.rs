@@ -44,9 +44,14 @@ pub struct TokenServer {
 impl TokenServer {
     /// The registry's `auth:` section for this server.
     pub fn registry_auth(&self) -> String {
+        self.registry_auth_with_realm(&format!("http://127.0.0.1:{}/token", self.port))
+    }
+
+    /// The registry's `auth:` section trusting this server's tokens but sending clients
+    /// to `realm` for them.
+    pub fn registry_auth_with_realm(&self, realm: &str) -> String {
         format!(
-            "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
-            self.port,
+            "auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
             self.cert.display()
         )
     }

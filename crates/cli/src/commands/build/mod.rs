@@ -219,6 +219,8 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
             remote: None,
             cache_from,
             cache_to,
+            // The user's docker config; a daemon build asks this process for it instead.
+            credentials: engine::credentials(),
         },
         mode,
     })
@@ -331,7 +333,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &Args) -> anyhow::Result<ExitCode> 
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         match remote::daemon(global).await? {
-            Some(client) => remote::build(client, prepared, args).await,
+            Some(daemon) => remote::build(daemon, prepared, args).await,
             None => build(engine::settings(global)?, prepared, args).await,
         }
     })
@@ -443,6 +445,10 @@ async fn build(
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let credentials = std::sync::Arc::clone(&settings.credentials);
+    // One reading of the docker config for the engine and the build, so its warnings are
+    // reported once.
+    let mut prepared = prepared;
+    prepared.request.credentials = credentials.clone();
     let engine = engine::open(settings).await?;
     // The solver cancels its token itself when a step fails; a signal cancels the parent.
     let signals = signals::SignalWatch::start()?;

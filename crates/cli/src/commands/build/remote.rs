@@ -1,8 +1,9 @@
 //! `hearth build` through hearthd: the same flags, the same progress and the same image,
 //! with the build running in the daemon. The client lists its context (hashing only
-//! files its stat cache has not seen), sends the contents the daemon asks for, answers
-//! secret requests from its own files and environment, and writes the outputs the daemon
-//! streams back.
+//! files its stat cache has not seen) and sends the listing in bounded chunks, sends the
+//! contents the daemon asks for, answers secret requests from its own files and
+//! environment and credential requests from its own docker config (as buildx's auth
+//! session does), and writes the outputs the daemon streams back.
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
@@ -15,12 +16,15 @@ use hearth_api::v1::build_client_message::Message as ClientMessage;
 use hearth_api::v1::build_server_message::Message as ServerMessage;
 use hearth_api::v1::builder_client::BuilderClient;
 use hearth_api::v1::{
-    BuildClientMessage, BuildStart, ContextIndex, FileChunk, InfoRequest, SecretValue,
+    BuildClientMessage, BuildStart, ContextEntry, ContextIndex, CredentialsResponse, FileChunk,
+    InfoRequest, InfoResponse, SecretValue,
 };
+use hearth_auth::DockerConfigCredentials;
 use hearth_core::Digest;
 use hearth_engine::cache::{CacheSource, CacheTarget};
 use hearth_engine::{ClientOutput, DockerfileSource, ExportKind};
 use hearth_progress::Mode;
+use hearth_registry::Credentials;
 use hearth_solver::Event;
 use hearth_worker::SecretSource;
 use tokio::sync::mpsc;
@@ -32,16 +36,32 @@ use crate::commands::engine::GlobalArgs;
 
 /// Bytes per file chunk sent to the daemon.
 const FILE_CHUNK: usize = 1 << 20;
+/// The most listing entries per message, and about the most bytes: gRPC refuses
+/// messages over 4 MiB, so a large context goes in many messages.
+const LISTING_CHUNK_ENTRIES: usize = 4096;
+const LISTING_CHUNK_BYTES: usize = 1 << 20;
+
+/// A daemon that answered, and what it understands.
+pub(crate) struct Daemon {
+    pub(crate) client: BuilderClient<Channel>,
+    info: InfoResponse,
+}
+
+impl Daemon {
+    fn supports(&self, feature: &str) -> bool {
+        self.info.features.iter().any(|f| f == feature)
+    }
+}
 
 /// The daemon to build with: `--addr`/`HEARTH_HOST` (which must answer), else — unless
 /// `--root` asks for a state directory of this process — the default socket when a
 /// daemon answers there, else none (build in-process).
-pub(crate) async fn daemon(global: &GlobalArgs) -> anyhow::Result<Option<BuilderClient<Channel>>> {
+pub(crate) async fn daemon(global: &GlobalArgs) -> anyhow::Result<Option<Daemon>> {
     let tls = global.client_tls();
     if let Some(addr) = &global.addr {
         let mut client = hearth_api::connect(addr, tls.as_ref()).await?;
-        check_version(&mut client, addr).await?;
-        return Ok(Some(client));
+        let info = check_version(&mut client, addr).await?;
+        return Ok(Some(Daemon { client, info }));
     }
     // `--root` names a state directory to build in here; a daemon has its own.
     if global.root.is_some() {
@@ -53,15 +73,18 @@ pub(crate) async fn daemon(global: &GlobalArgs) -> anyhow::Result<Option<Builder
     }
     match hearth_api::connect(&default, None).await {
         Ok(mut client) => {
-            check_version(&mut client, &default).await?;
-            Ok(Some(client))
+            let info = check_version(&mut client, &default).await?;
+            Ok(Some(Daemon { client, info }))
         }
         // A socket nobody answers on (a stopped daemon): build in-process.
         Err(_) => Ok(None),
     }
 }
 
-async fn check_version(client: &mut BuilderClient<Channel>, addr: &str) -> anyhow::Result<()> {
+async fn check_version(
+    client: &mut BuilderClient<Channel>,
+    addr: &str,
+) -> anyhow::Result<InfoResponse> {
     let info = client
         .info(InfoRequest { storage: false })
         .await
@@ -74,7 +97,71 @@ async fn check_version(client: &mut BuilderClient<Channel>, addr: &str) -> anyho
             hearth_api::API_VERSION
         );
     }
-    Ok(())
+    Ok(info)
+}
+
+/// The listing as `ContextIndex` messages of bounded size, each but the last with
+/// `more` set; a daemon without "context-chunks" gets it in one message.
+fn listing_messages(entries: Vec<ContextEntry>, chunked: bool) -> Vec<ContextIndex> {
+    if !chunked {
+        return vec![ContextIndex {
+            entries,
+            more: false,
+        }];
+    }
+    let mut messages = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for entry in entries {
+        // The strings plus a generous allowance for the numbers and field tags.
+        let size = entry.path.len() + entry.link_target.len() + entry.digest.len() + 48;
+        if !current.is_empty()
+            && (current.len() >= LISTING_CHUNK_ENTRIES || bytes + size > LISTING_CHUNK_BYTES)
+        {
+            messages.push(ContextIndex {
+                entries: std::mem::take(&mut current),
+                more: true,
+            });
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(entry);
+    }
+    messages.push(ContextIndex {
+        entries: current,
+        more: false,
+    });
+    messages
+}
+
+/// Answers a credential request from the user's docker config (helpers may run, so on
+/// a blocking thread).
+async fn credentials_reply(
+    docker: std::sync::Arc<DockerConfigCredentials>,
+    host: String,
+) -> CredentialsResponse {
+    let lookup_host = host.clone();
+    let found = tokio::task::spawn_blocking(move || docker.lookup(&lookup_host))
+        .await
+        .ok()
+        .flatten();
+    let mut reply = CredentialsResponse {
+        host,
+        ..CredentialsResponse::default()
+    };
+    match found {
+        Some(Credentials::Basic { username, password }) => {
+            reply.found = true;
+            reply.username = username;
+            reply.secret = password.expose().to_owned();
+        }
+        Some(Credentials::IdentityToken(token)) => {
+            reply.found = true;
+            reply.identity_token = token.expose().to_owned();
+        }
+        None => {}
+    }
+    reply
 }
 
 fn dockerfile(request: &hearth_engine::BuildRequest) -> anyhow::Result<(String, String, PathBuf)> {
@@ -278,13 +365,15 @@ fn output_thread(
     (tx, handle)
 }
 
-/// Runs `prepared` on the daemon behind `client`.
+/// Runs `prepared` on `daemon`.
 pub(crate) async fn build(
-    mut client: BuilderClient<Channel>,
+    daemon: Daemon,
     prepared: Prepared,
     args: &Args,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let chunked_listing = daemon.supports("context-chunks");
+    let mut client = daemon.client;
     let request = prepared.request;
     let (name, text, dockerfile_path) = dockerfile(&request)?;
     let context = std::fs::canonicalize(&request.context)
@@ -312,14 +401,27 @@ pub(crate) async fn build(
     tx.send(send(ClientMessage::Start(BuildStart {
         spec: Some(spec),
         context_id,
+        answers_credentials: true,
     })))
     .await
     .context("starting the build")?;
-    tx.send(send(ClientMessage::ContextIndex(ContextIndex {
-        entries: listed.entries,
-    })))
-    .await
-    .context("sending the context listing")?;
+    // The listing follows in its own task: the stream is only read once the call below
+    // has started, and a large listing is many messages.
+    let listing_sender = {
+        let tx = tx.clone();
+        let messages = listing_messages(listed.entries, chunked_listing);
+        tokio::spawn(async move {
+            for index in messages {
+                if tx
+                    .send(send(ClientMessage::ContextIndex(index)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    };
     let mut inbound = client
         .build(ReceiverStream::new(rx))
         .await
@@ -363,6 +465,23 @@ pub(crate) async fn build(
     }
     let files = std::sync::Arc::new(files);
     let signals = super::signals::SignalWatch::start()?;
+    // One file after another, in the order the daemon asked: its requests may come in
+    // several messages. A file that cannot be sent ends the build.
+    let (need_tx, mut need_rx) = mpsc::unbounded_channel::<Vec<String>>();
+    let (send_failed_tx, mut send_failed) = mpsc::channel::<anyhow::Error>(1);
+    let file_sender = {
+        let tx = tx.clone();
+        let files = std::sync::Arc::clone(&files);
+        tokio::spawn(async move {
+            while let Some(digests) = need_rx.recv().await {
+                if let Err(e) = send_files(digests, &files, &tx).await {
+                    let _ = send_failed_tx.send(e).await;
+                    return;
+                }
+            }
+        })
+    };
+    let docker = std::sync::Arc::new(DockerConfigCredentials::from_env());
 
     let mut result = None;
     let mut failure = None;
@@ -371,6 +490,13 @@ pub(crate) async fn build(
             next = inbound.message() => next,
             () = signals.token().cancelled() => {
                 // Dropping the stream tells the daemon to cancel this build.
+                break;
+            }
+            Some(e) = send_failed.recv() => {
+                failure = Some(hearth_api::v1::BuildFailure {
+                    message: format!("sending the context: {e:#}"),
+                    ..Default::default()
+                });
                 break;
             }
         };
@@ -392,10 +518,14 @@ pub(crate) async fn build(
                 }
             }
             Some(ServerMessage::NeedFiles(need)) => {
+                let _ = need_tx.send(need.digests);
+            }
+            Some(ServerMessage::CredentialsRequest(request)) => {
                 let tx = tx.clone();
-                let files = std::sync::Arc::clone(&files);
+                let docker = std::sync::Arc::clone(&docker);
                 tokio::spawn(async move {
-                    let _ = send_files(need.digests, &files, &tx).await;
+                    let reply = credentials_reply(docker, request.host).await;
+                    let _ = tx.send(send(ClientMessage::Credentials(reply))).await;
                 });
             }
             Some(ServerMessage::SecretRequest(request)) => {
@@ -431,6 +561,8 @@ pub(crate) async fn build(
         }
     }
     let stopped_by = signals.finish().await;
+    listing_sender.abort();
+    file_sender.abort();
     drop(tx);
     drop(events);
     drop(outputs);
@@ -440,6 +572,7 @@ pub(crate) async fn build(
         .map_err(|_| anyhow::anyhow!("the output writer panicked"))?;
     let failed = result.is_none();
     let renderer = super::close_display(display, started, failed).await?;
+    crate::commands::engine::report_credential_warnings(&docker);
     if let Some(signal) = stopped_by {
         return Ok(signal.report());
     }
