@@ -21,7 +21,7 @@ use crate::cachemount::CacheMountGuard;
 use crate::pin::{Source, pin};
 use crate::secrets::SecretDir;
 use crate::snapshot::{Mounted, Writable};
-use crate::{Error, Host, Ref, Session, records};
+use crate::{BuildWorker, Error, Host, Ref, records};
 
 /// Everything a running step holds; fields drop in this order, so pinned sources are
 /// unmounted before the views they were taken from.
@@ -63,14 +63,14 @@ fn root_input(op: &ExecOp, inputs: &[Ref]) -> Result<Vec<hearth_store::LayerId>,
 }
 
 pub(crate) async fn run(
-    host: &Host,
-    session: &Session,
+    worker: &BuildWorker,
     node: &NodeCtx<'_>,
     op: &ExecOp,
     key: CacheKey,
     inputs: &[Ref],
     job: &Job,
 ) -> Result<Ref, Error> {
+    let (host, session) = (worker.host(), worker.session());
     if op.network == NetworkMode::Host && !session.allow_network_host {
         return Err(Error::Entitlement(
             "network.host is not allowed: RUN --network=host needs the build to allow it (--allow network.host)".into(),
@@ -94,7 +94,7 @@ pub(crate) async fn run(
         &rootfs,
     )?;
 
-    let outcome = run_mounted(host, session, op, inputs, &rootfs, &scratch.0, job).await;
+    let outcome = run_mounted(worker, op, inputs, &rootfs, &scratch.0, job).await;
     let code = match outcome {
         Ok(code) => code,
         Err(e) => {
@@ -135,14 +135,14 @@ fn hearth_core_quote(s: &str) -> String {
 }
 
 async fn run_mounted(
-    host: &Host,
-    session: &Session,
+    worker: &BuildWorker,
     op: &ExecOp,
     inputs: &[Ref],
     rootfs: &Path,
     scratch: &Path,
     job: &Job,
 ) -> Result<i32, Error> {
+    let (host, session) = (worker.host(), worker.session());
     let user_spec = if op.meta.user.is_empty() {
         "0"
     } else {
@@ -207,7 +207,7 @@ async fn run_mounted(
                     }
                     None => (None, None),
                 };
-                restore_imported_mount(host, id).await?;
+                restore_imported_mount(host, worker.registry(), id).await?;
                 let guard = host
                     .cache_mounts
                     .acquire(id, *sharing, seed.as_ref().map(Source::path))
@@ -382,8 +382,13 @@ fn create_workdir(rootfs: &Path, cwd: &str, uid: u32, gid: u32) -> Result<(), Er
     Ok(())
 }
 
-/// Fills a cache mount that does not exist yet from an imported cache that carried it.
-async fn restore_imported_mount(host: &Host, id: &str) -> Result<(), Error> {
+/// Fills a cache mount that does not exist yet from an imported cache that carried it,
+/// downloading with the build's own credentials.
+async fn restore_imported_mount(
+    host: &Host,
+    registry: &hearth_registry::Client,
+    id: &str,
+) -> Result<(), Error> {
     let dir = host.cache_mounts.dir_for(id);
     if dir.exists() {
         return Ok(());
@@ -393,7 +398,7 @@ async fn restore_imported_mount(host: &Host, id: &str) -> Result<(), Error> {
     };
     let staging = dir.with_extension(format!("restore-{}", crate::random_id()));
     std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    let restored = crate::imported::restore_mount(host, &name, &staging).await;
+    let restored = crate::imported::restore_mount(host, registry, &name, &staging).await;
     match restored {
         Ok(true) => {
             if std::fs::rename(&staging, &dir).is_err() {

@@ -307,9 +307,10 @@ async fn fetch_unless_unpacked(
 
 /// Fills the cache mount directory `dir_name` (empty or missing) from an imported cache,
 /// if one carried it. Returns whether it did. A blob still in a registry is downloaded
-/// with the engine's own credentials (hearthd: only hosts its configuration opts in).
+/// with `registry`, the build's own credentials.
 pub(crate) async fn restore_mount(
     host: &Host,
+    registry: &Client,
     dir_name: &str,
     target: &Path,
 ) -> Result<bool, Error> {
@@ -320,7 +321,7 @@ pub(crate) async fn restore_mount(
     let Some(mount) = entry.and_then(|b| serde_json::from_slice::<ImportedMount>(&b).ok()) else {
         return Ok(false);
     };
-    fetch_blob(host, &host.registry, &mount.origin, &mount.blob, None).await?;
+    fetch_blob(host, registry, &mount.origin, &mount.blob, None).await?;
     let store = host.store.clone();
     let target = target.to_owned();
     let digest = mount.blob.digest;

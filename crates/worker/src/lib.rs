@@ -357,9 +357,13 @@ impl BuildWorker {
             },
         };
         let client = self.client_fetcher();
-        imported::materialize(&self.host, self.registry(), &record, client.as_deref())
-            .await
-            .map(Some)
+        match imported::materialize(&self.host, self.registry(), &record, client.as_deref()).await {
+            Ok(found) => Ok(Some(found)),
+            // An import is only a shortcut: one this build cannot fetch (another client's
+            // private cache, a registry gone meanwhile) is a miss, and the step runs.
+            Err(Error::Registry(_) | Error::Download { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Where this build's client serves files from, when it is a daemon's client.
@@ -511,7 +515,7 @@ impl hearth_solver::Worker for BuildWorker {
                     "git sources are not supported yet ({}); clone the repository into the context instead",
                     git.remote
                 ))),
-                Op::Exec(op) => exec::run(&self.host, &self.session, &node, op, key, &inputs, job).await,
+                Op::Exec(op) => exec::run(self, &node, op, key, &inputs, job).await,
                 Op::File(op) => file::run(&self.host, &node, op, key, &inputs, job).await,
                 Op::Merge(_) => merge(&self.host, key, &inputs),
             };

@@ -8,7 +8,7 @@
 //! client cannot make the copy (or the cache keys derived from the index) lie about a
 //! file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::future::Future;
@@ -164,12 +164,14 @@ fn select(
     sorted.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
     let mut skipped: Option<String> = None;
     let mut skipped_parents = SkippedParents::new();
-    let mut symlinks: Vec<&str> = Vec::new();
+    // In walk order whatever lies below a path follows it directly, so only the last
+    // symlink seen can be above an entry.
+    let mut last_symlink: Option<&str> = None;
     let mut out = Vec::new();
     for entry in sorted {
         // Nothing can live below a symlink in a real directory; an entry that claims to
         // would be written through the link, outside the copy.
-        let below_link = symlinks.iter().any(|l| {
+        let below_link = last_symlink.is_some_and(|l| {
             entry.path.starts_with(l) && entry.path.as_bytes().get(l.len()) == Some(&b'/')
         });
         if !safe_path(&entry.path) || below_link {
@@ -179,7 +181,7 @@ fn select(
             )));
         }
         if entry.is_symlink() {
-            symlinks.push(&entry.path);
+            last_symlink = Some(&entry.path);
         }
         if let Some(prefix) = &skipped {
             if entry.path.starts_with(prefix.as_str()) {
@@ -226,8 +228,11 @@ fn seen_of(entry: &RemoteEntry) -> Seen {
 struct Plan {
     /// Paths whose synced copy is already right.
     unchanged: Vec<bool>,
-    /// Contents to ask the client for.
+    /// Contents to ask the client for, each once, in listing order.
     fetch: Vec<Digest>,
+    /// The same, for lookups: a context of many distinct files must not cost a scan
+    /// of this list per file.
+    fetching: HashSet<Digest>,
     /// Contents already in the copy, at a path that stays: digest → that path.
     local: HashMap<Digest, String>,
 }
@@ -266,13 +271,14 @@ fn plan(wanted: &[RemoteEntry], previous: &BTreeMap<String, Seen>, copy: &mut Co
         }
     }
     let mut fetch = Vec::new();
+    let mut fetching = HashSet::new();
     for (entry, same) in wanted.iter().zip(&unchanged) {
         if *same || !entry.is_file() {
             continue;
         }
         if let Some(digest) = entry.digest
             && !local.contains_key(&digest)
-            && !fetch.contains(&digest)
+            && fetching.insert(digest)
         {
             fetch.push(digest);
         }
@@ -280,6 +286,7 @@ fn plan(wanted: &[RemoteEntry], previous: &BTreeMap<String, Seen>, copy: &mut Co
     Plan {
         unchanged,
         fetch,
+        fetching,
         local,
     }
 }
@@ -354,7 +361,7 @@ fn apply(
             let (bytes, _) = copy
                 .file(&entry.path, entry.mode, entry.mtime_ns, &mut input)
                 .map_err(failed)?;
-            if plan.fetch.contains(&digest) {
+            if plan.fetching.contains(&digest) {
                 stats.bytes += bytes;
             }
         } else {
