@@ -24,7 +24,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, XattrFlags};
 
 /// overlayfs' opaque-directory marker; the `user.` spelling is what a `userxattr` mount
 /// reads and writes. Keep in step with `whiteout.rs` in hearth-layer, which applies layers.
@@ -454,17 +454,7 @@ fn copy_metadata(from: &Path, meta: &Metadata, to: &Path) -> io::Result<()> {
             )
         })?;
     }
-    let times = Timestamps {
-        last_access: Timespec {
-            tv_sec: meta.atime(),
-            tv_nsec: meta.atime_nsec(),
-        },
-        last_modification: Timespec {
-            tv_sec: meta.mtime(),
-            tv_nsec: meta.mtime_nsec(),
-        },
-    };
-    rustix::fs::utimensat(CWD, to, &times, AtFlags::SYMLINK_NOFOLLOW).at(to)
+    hearth_fsroot::copy_times(to, meta).at(to)
 }
 
 /// The xattrs of `path` (not following a symlink) other than overlayfs' own, sorted.
