@@ -569,15 +569,7 @@ mod tests {
     }
 
     fn set_mtime(path: &Path, secs: i64, nsecs: i64) {
-        let ts = Timespec {
-            tv_sec: secs,
-            tv_nsec: nsecs,
-        };
-        let times = Timestamps {
-            last_access: ts,
-            last_modification: ts,
-        };
-        rustix::fs::utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+        hearth_fsroot::set_times(path, &hearth_fsroot::same_times(secs, nsecs)).unwrap();
     }
 
     fn mtime(path: &Path) -> (i64, i64) {
