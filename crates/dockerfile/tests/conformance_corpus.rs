@@ -100,6 +100,8 @@ struct Case {
     dir: PathBuf,
     dockerfile: String,
     target: Option<String>,
+    /// `platform =`: the case builds for this platform (`--platform`), not the host's.
+    platform: Option<Platform>,
     build_args: BTreeMap<String, String>,
     expect_error: bool,
     error_contains: String,
@@ -136,6 +138,9 @@ fn load_cases(root: &Path) -> Vec<Case> {
                 .into_owned(),
             dockerfile: string("dockerfile").unwrap_or_else(|| "Dockerfile".to_owned()),
             target: string("target").filter(|t| !t.is_empty()),
+            platform: string("platform")
+                .filter(|p| !p.is_empty())
+                .map(|p| Platform::parse(&p).expect("a valid platform in case.toml")),
             build_args,
             expect_error: meta
                 .get("expect_error")
@@ -155,6 +160,9 @@ fn options_for(case: &Case) -> BuildOptions {
     let mut options = BuildOptions::for_host();
     options.build_platform = Platform::new("linux", "amd64", "");
     options.target = case.target.clone();
+    if let Some(platform) = &case.platform {
+        options.target_platform = Some(platform.clone());
+    }
     options.build_args = case.build_args.clone();
     options.dockerignore = ignore.patterns;
     options
