@@ -504,9 +504,12 @@ fn sync_dir(
             stats.removed += 1;
         }
     }
-    // Directory times last: writing into a directory changes them.
-    for (dir, mtime) in dir_times.iter().rev() {
-        copy.set_dir_mtime(dir, *mtime);
+    // Directory times last: writing into a directory changes them. A sync that wrote
+    // and removed nothing left every time as the last one set it.
+    if stats.copied > 0 || stats.removed > 0 {
+        for (dir, mtime) in dir_times.iter().rev() {
+            copy.set_dir_mtime(dir, *mtime);
+        }
     }
     Ok((index, stats))
 }

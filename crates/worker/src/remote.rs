@@ -386,8 +386,11 @@ fn apply(
             stats.removed += 1;
         }
     }
-    for (dir, mtime) in dirs.iter().rev() {
-        copy.set_dir_mtime(dir, *mtime);
+    // A sync that wrote and removed nothing left every directory's time as it was.
+    if stats.copied > 0 || stats.removed > 0 {
+        for (dir, mtime) in dirs.iter().rev() {
+            copy.set_dir_mtime(dir, *mtime);
+        }
     }
     Ok((index, stats))
 }
