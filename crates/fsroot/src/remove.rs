@@ -55,17 +55,6 @@ pub fn remove_all_at(dir: impl AsFd, name: &[u8]) -> io::Result<()> {
     remove_empty_dir(dir, name, &top)
 }
 
-/// Removes every entry of the open directory `dir` for which `keep` says false.
-pub fn clear_dir(dir: impl AsFd, keep: &mut dyn FnMut(&[u8]) -> bool) -> io::Result<()> {
-    let dir = dir.as_fd();
-    for name in at::read_dir_names(dir)? {
-        if !keep(&name) {
-            remove_all_at(dir, &name)?;
-        }
-    }
-    Ok(())
-}
-
 /// A directory being emptied: its descriptor and the names still to remove.
 struct Frame {
     fd: OwnedFd,

@@ -9,7 +9,7 @@ use std::path::Path;
 use rustix::fs::{AtFlags, CWD, Timespec, Timestamps};
 
 /// The access and modification times `meta` carries.
-pub fn timestamps_of(meta: &Metadata) -> Timestamps {
+fn timestamps_of(meta: &Metadata) -> Timestamps {
     Timestamps {
         last_access: Timespec {
             tv_sec: meta.atime(),
@@ -40,7 +40,7 @@ pub fn set_times(path: &Path, times: &Timestamps) -> io::Result<()> {
 }
 
 /// Sets the times of `name` below `dir`; a symlink's own times when it is one.
-pub fn set_times_at(
+fn set_times_at(
     dir: impl AsFd,
     name: impl rustix::path::Arg,
     times: &Timestamps,

@@ -56,11 +56,6 @@ impl TreeWriter {
         })
     }
 
-    /// The tree's root.
-    pub fn root(&self) -> &Root {
-        &self.root
-    }
-
     /// The parent directory of `path`; `None` when it does not exist or is not a real
     /// directory. With `create`, missing directories are made and anything else in the
     /// way replaced.

@@ -8,7 +8,7 @@ use rustix::io::Errno;
 
 /// The SELinux label belongs to the host's policy, not to a file's content: relabelling
 /// is the runtime's job and setting a foreign label can fail or mislabel.
-pub const SELINUX_XATTR: &str = "security.selinux";
+const SELINUX_XATTR: &str = "security.selinux";
 
 /// One xattr of `path`; `None` if it is not set or the file system has no xattrs.
 pub fn get_xattr(path: &Path, name: impl AsRef<OsStr>) -> io::Result<Option<Vec<u8>>> {

@@ -187,7 +187,7 @@ impl Writable {
                 *finished = true;
                 let outcome = native::diff(layers, target, upper)
                     .map_err(|e| MountError::new("cannot record the step's changes", target, e));
-                let _ = native::remove_tree(target);
+                let _ = hearth_fsroot::remove_tree(target);
                 outcome
             }
         }
@@ -202,7 +202,7 @@ impl Drop for WritableInner {
             ..
         } = self
         {
-            let _ = native::remove_tree(target);
+            let _ = hearth_fsroot::remove_tree(target);
         }
     }
 }
@@ -236,7 +236,7 @@ impl Mounted {
 impl Drop for MountedInner {
     fn drop(&mut self) {
         if let MountedInner::Copy(p) = self {
-            let _ = native::remove_tree(p);
+            let _ = hearth_fsroot::remove_tree(p);
         }
     }
 }

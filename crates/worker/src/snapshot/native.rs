@@ -75,15 +75,6 @@ pub(crate) fn diff(layers: &[PathBuf], merged: &Path, upper: &Path) -> io::Resul
     copy_metadata(merged, &meta, upper)
 }
 
-/// Removes a tree made by `materialize` (also when files in it are read-only / dirs have
-/// mode 0).
-///
-/// A missing `path` is not an error. It refuses to descend into another mount, which would
-/// be a leftover bind mount of something that is not the copy's to delete.
-pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
-    hearth_fsroot::remove_tree(path)
-}
-
 /// Adds the path to an error, the way every error of this module names what failed.
 trait At<T> {
     fn at(self, path: &Path) -> io::Result<T>;
@@ -1098,7 +1089,7 @@ mod tests {
         .unwrap();
         write(&mnt, "precious", "p");
 
-        let refused = remove_tree(&view);
+        let refused = hearth_fsroot::remove_tree(&view);
         let precious_survived = mnt.join("precious").exists();
         rustix::mount::unmount(&mnt, rustix::mount::UnmountFlags::DETACH).unwrap();
         let err = refused.unwrap_err();
@@ -1111,9 +1102,9 @@ mod tests {
         );
         assert!(precious_survived);
 
-        remove_tree(&view).unwrap();
+        hearth_fsroot::remove_tree(&view).unwrap();
         assert!(fs::symlink_metadata(&view).is_err(), "the tree is gone");
         assert_eq!(fs::read_to_string(t.join("outside/keep")).unwrap(), "keep");
-        remove_tree(&view).unwrap();
+        hearth_fsroot::remove_tree(&view).unwrap();
     }
 }
