@@ -100,6 +100,78 @@ pub struct Index {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl Index {
+    /// The index document as written to a registry or an image layout: Go's field order
+    /// (`schemaVersion`, `mediaType`, `manifests`, `annotations`), and each platform as the
+    /// OCI spec orders it (`architecture`, `os`, `os.version`, `os.features`, `variant`), so
+    /// the bytes, and with them the digest, match what BuildKit writes for the same entries.
+    pub fn to_json(&self) -> Vec<u8> {
+        let doc = IndexDoc {
+            schema_version: 2,
+            media_type: &self.media_type,
+            manifests: self
+                .manifests
+                .iter()
+                .map(|d| EntryDoc {
+                    media_type: &d.media_type,
+                    digest: d.digest.to_string(),
+                    size: d.size,
+                    annotations: &d.annotations,
+                    platform: d.platform.as_ref().map(|p| PlatformDoc {
+                        architecture: &p.architecture,
+                        os: &p.os,
+                        os_version: &p.os_version,
+                        os_features: &p.os_features,
+                        variant: &p.variant,
+                    }),
+                })
+                .collect(),
+            annotations: &self.annotations,
+        };
+        // Plain data of strings and numbers: serialising it cannot fail.
+        serde_json::to_vec(&doc).unwrap_or_default()
+    }
+
+    /// Whether `media_type` names an index (OCI) or a manifest list (Docker).
+    pub fn is_index_media_type(media_type: &str) -> bool {
+        is_index_type(media_type)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexDoc<'a> {
+    schema_version: u32,
+    media_type: &'a str,
+    manifests: Vec<EntryDoc<'a>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryDoc<'a> {
+    media_type: &'a str,
+    digest: String,
+    size: u64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<PlatformDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct PlatformDoc<'a> {
+    architecture: &'a str,
+    os: &'a str,
+    #[serde(rename = "os.version", skip_serializing_if = "str::is_empty")]
+    os_version: &'a str,
+    #[serde(rename = "os.features", skip_serializing_if = "<[String]>::is_empty")]
+    os_features: &'a [String],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    variant: &'a str,
+}
+
 /// What a manifest request returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ManifestDocument {
@@ -291,6 +363,37 @@ where
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_index_is_written_in_go_field_order_and_reads_back() {
+        let entry = |arch: &str, variant: &str, n: u8| Descriptor {
+            media_type: media_type::OCI_MANIFEST.to_owned(),
+            digest: Digest::of(&[n]),
+            size: 100 + u64::from(n),
+            platform: Some(Platform::new("linux", arch, variant)),
+            annotations: BTreeMap::new(),
+            urls: Vec::new(),
+        };
+        let index = Index {
+            media_type: media_type::OCI_INDEX.to_owned(),
+            manifests: vec![entry("amd64", "", 1), entry("arm", "v7", 2)],
+            annotations: BTreeMap::new(),
+        };
+        let bytes = index.to_json();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""platform":{"architecture":"arm","os":"linux","variant":"v7"}"#),
+            "{text}"
+        );
+        match ManifestDocument::parse(&bytes, None).unwrap() {
+            ManifestDocument::Index(back) => assert_eq!(back, index),
+            other => panic!("read back as {other:?}"),
+        }
+    }
     use super::*;
 
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
