@@ -263,6 +263,40 @@ impl Definition {
         Ok(digest)
     }
 
+    /// One graph holding several definitions (the plans of one build's platforms), and
+    /// each one's root in it. A node the parts share (a build stage that runs on the
+    /// build platform for every target, the context) appears once, so a solve of the
+    /// combined graph does that work once. The combined graph's own root is the first
+    /// part's.
+    pub fn combine(parts: &[Definition]) -> (Definition, Vec<Option<OutputRef>>) {
+        let mut combined = Definition {
+            nodes: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            order: Vec::new(),
+            root: parts.first().and_then(|p| p.root),
+        };
+        for part in parts {
+            // Each part's order lists inputs first; a node already taken from an earlier
+            // part precedes everything that reads it there too.
+            for digest in &part.order {
+                let Some(node) = part.nodes.get(digest) else {
+                    continue;
+                };
+                let metadata = part.metadata.get(digest).cloned().unwrap_or_default();
+                match combined.metadata.get_mut(digest) {
+                    Some(existing) => existing.ignore_cache |= metadata.ignore_cache,
+                    None => {
+                        combined.metadata.insert(*digest, metadata);
+                        combined.nodes.insert(*digest, node.clone());
+                        combined.order.push(*digest);
+                    }
+                }
+            }
+        }
+        let roots = parts.iter().map(|p| p.root).collect();
+        (combined, roots)
+    }
+
     /// The final output; `None` means the result is an empty filesystem.
     pub fn root(&self) -> Option<OutputRef> {
         self.root

@@ -224,3 +224,31 @@ fn dump_shows_nodes_in_dependency_order() {
     assert_eq!(lines[5], "    mount / <- n1.0:/ bind output=0");
     assert!(lines[6].starts_with("root: n2.0 "));
 }
+
+#[test]
+fn combined_plans_share_identical_work_and_keep_each_root() {
+    let plan = |target_cmd: &str| {
+        let mut b = GraphBuilder::new();
+        let base = image(&mut b, "docker.io/library/busybox:latest");
+        let shared = run(&mut b, base, "make tool", "[build 1/1] RUN make tool");
+        let own = run(&mut b, shared, target_cmd, "[2/2] RUN");
+        b.finish(Some(own)).unwrap()
+    };
+    let amd64 = plan("package amd64");
+    let arm64 = plan("package arm64");
+    let (combined, roots) = hearth_graph::Definition::combine(&[amd64.clone(), arm64.clone()]);
+    assert_eq!(roots, vec![amd64.root(), arm64.root()]);
+    assert_ne!(amd64.root(), arm64.root());
+    assert_eq!(
+        combined.len(),
+        4,
+        "image and build step once, one step per platform"
+    );
+    let order: Vec<_> = combined.nodes_in_order().map(|(d, _)| *d).collect();
+    for (position, (_, node)) in combined.nodes_in_order().enumerate() {
+        for input in &node.inputs {
+            let at = order.iter().position(|d| *d == input.node).unwrap();
+            assert!(at < position, "every input precedes its reader");
+        }
+    }
+}

@@ -63,6 +63,15 @@ pub struct Solved<O> {
     pub keys: HashMap<Digest, CacheKey>,
 }
 
+/// What a solve of several roots produced.
+#[derive(Debug)]
+pub struct SolvedRoots<O> {
+    /// Each root's result, in the order asked (`None` for an empty filesystem).
+    pub outputs: Vec<Option<O>>,
+    /// The cache key of every node whose key was computed, by node digest.
+    pub keys: HashMap<Digest, CacheKey>,
+}
+
 /// Solves definitions with one worker.
 pub struct Solver<W: Worker> {
     worker: Arc<W>,
@@ -118,12 +127,28 @@ impl<W: Worker> Solver<W> {
         events: EventSender,
         cancel: CancellationToken,
     ) -> Result<Solved<W::Output>, SolveError> {
-        let Some(root) = definition.root() else {
-            return Ok(Solved {
-                output: None,
-                keys: HashMap::new(),
-            });
-        };
+        let roots = [definition.root()];
+        let mut solved = self
+            .solve_roots(definition, &roots, options, events, cancel)
+            .await?;
+        Ok(Solved {
+            output: solved.outputs.pop().flatten(),
+            keys: solved.keys,
+        })
+    }
+
+    /// Computes several roots of one graph in one solve (the platforms of a build, see
+    /// `Definition::combine`): every node is still evaluated at most once, whichever
+    /// roots need it, and the roots are computed concurrently. A `None` root is an empty
+    /// filesystem.
+    pub async fn solve_roots(
+        &self,
+        definition: Arc<Definition>,
+        roots: &[Option<OutputRef>],
+        options: &SolveOptions,
+        events: EventSender,
+        cancel: CancellationToken,
+    ) -> Result<SolvedRoots<W::Output>, SolveError> {
         let build = Arc::new(Build {
             worker: Arc::clone(&self.worker),
             definition,
@@ -133,7 +158,16 @@ impl<W: Worker> Solver<W> {
             keys: Mutex::new(HashMap::new()),
             results: Mutex::new(HashMap::new()),
         });
-        let outcome = output_of(&build, root).await;
+        let outcome = futures::future::try_join_all(roots.iter().map(|root| {
+            let build = Arc::clone(&build);
+            async move {
+                match root {
+                    Some(root) => output_of(&build, *root).await.map(Some),
+                    None => Ok(None),
+                }
+            }
+        }))
+        .await;
         if outcome.is_err() {
             // Stop what is still running for this solve.
             cancel.cancel();
@@ -152,10 +186,7 @@ impl<W: Worker> Solver<W> {
         // cancelled tasks have stopped.
         lock(&build.results).clear();
         lock(&build.keys).clear();
-        outcome.map(|output| Solved {
-            output: Some(output),
-            keys,
-        })
+        outcome.map(|outputs| SolvedRoots { outputs, keys })
     }
 
     /// The worker.

@@ -216,6 +216,43 @@ async fn shared_inputs_run_once() {
 }
 
 #[tokio::test]
+async fn several_roots_share_their_common_work_in_one_solve() {
+    let worker = Arc::new(CountingWorker::default());
+    let plan = |top: &str| {
+        let mut b = GraphBuilder::new();
+        let base = node(&mut b, &["concat", "base"], &[], false);
+        let tool = node(&mut b, &["concat", "tool"], &[base], false);
+        let top = node(&mut b, &["concat", top], &[tool], false);
+        b.finish(Some(top)).unwrap()
+    };
+    let (combined, roots) = Definition::combine(&[plan("amd64"), plan("arm64"), plan("amd64")]);
+    let solved = Solver::new(Arc::clone(&worker))
+        .solve_roots(
+            Arc::new(combined),
+            &roots,
+            &SolveOptions { max_parallelism: 2 },
+            EventSender::discard(),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        solved.outputs,
+        vec![
+            Some("basetoolamd64".to_owned()),
+            Some("basetoolarm64".to_owned()),
+            Some("basetoolamd64".to_owned())
+        ]
+    );
+    let execs = worker.execs.lock().unwrap().clone();
+    assert_eq!(execs.len(), 4, "{execs:?}");
+    assert!(
+        execs.values().all(|n| *n == 1),
+        "each node ran once: {execs:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_cached_rebuild_runs_nothing_and_a_change_reruns_only_dependents() {
     let worker = Arc::new(CountingWorker::default());
     solve(&worker, diamond("top"), 4).await.0.unwrap();

@@ -68,6 +68,9 @@ pub struct BuildOptions {
     pub network: NetworkMode,
     /// Prefix of cache mount ids, to keep builders apart.
     pub cache_id_namespace: String,
+    /// This plan is one of several platforms of one build: step names then carry the
+    /// platform (BuildKit's `MultiPlatformRequested`).
+    pub multi_platform: bool,
 }
 
 impl BuildOptions {
@@ -83,6 +86,7 @@ impl BuildOptions {
             dockerignore: Vec::new(),
             network: NetworkMode::Default,
             cache_id_namespace: String::new(),
+            multi_platform: false,
         }
     }
 }
@@ -486,6 +490,7 @@ impl<'a> Lowering<'a> {
             stage.name.clone()
         };
         let mut state = DispatchState::new(stage, stage_name, false);
+        state.prefix_platform = self.options.multi_platform;
         state.platform = platform;
         state.ignore_cache = match &self.options.no_cache {
             NoCache::None => false,
@@ -584,7 +589,8 @@ impl<'a> Lowering<'a> {
             lines,
             commands: Vec::new(),
         };
-        let state = DispatchState::new(stage, String::new(), true);
+        let mut state = DispatchState::new(stage, String::new(), true);
+        state.prefix_platform = self.options.multi_platform;
         self.add_state(state)
     }
 
@@ -770,7 +776,7 @@ impl<'a> Lowering<'a> {
         } else {
             let name = {
                 let text = format!("FROM {pinned}");
-                self.states[index].prefix_command(&text)
+                self.states[index].prefix_from(&text, &platform)
             };
             let node = self.graph.add(
                 Op::Source(SourceOp::Image(ImageSource {

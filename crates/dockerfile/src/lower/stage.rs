@@ -9,6 +9,7 @@ use hearth_graph::op::NetworkMode;
 
 use super::env::EnvList;
 use crate::instructions::{ArgDef, Instruction, Stage};
+use crate::shell::EnvGetter;
 
 /// The filesystem and process settings the next step of a stage starts from
 /// (BuildKit's `llb.State`).
@@ -91,6 +92,9 @@ pub(crate) struct DispatchState {
     pub(crate) cmd_index: usize,
     pub(crate) cmd_total: usize,
     pub(crate) cmd_is_onbuild: bool,
+    /// Several platforms were requested: step names carry the platform (BuildKit's
+    /// `MultiPlatformRequested`), since the same step runs once per platform.
+    pub(crate) prefix_platform: bool,
     /// Progress names of dispatched steps, for reports.
     pub(crate) steps: Vec<String>,
 }
@@ -117,6 +121,7 @@ impl DispatchState {
             cmd_index: 0,
             cmd_total: 0,
             cmd_is_onbuild: false,
+            prefix_platform: false,
             steps: Vec::new(),
         }
     }
@@ -124,11 +129,30 @@ impl DispatchState {
     /// `[stage 2/5] RUN …`: BuildKit's progress prefix. Numbers are padded to the
     /// width of the total so columns line up.
     pub(crate) fn prefix_command(&mut self, text: &str) -> String {
+        let label = match (&self.platform, self.prefix_platform) {
+            (Some(platform), true) => Some(platform_label(platform, Some(&self.state.env))),
+            _ => None,
+        };
+        self.prefix_command_with(text, label)
+    }
+
+    /// [`prefix_command`](Self::prefix_command) for `FROM`, whose platform is not yet the
+    /// stage's and whose name ignores the stage's `TARGET*` arguments.
+    pub(crate) fn prefix_from(&mut self, text: &str, platform: &Platform) -> String {
+        let label = self.prefix_platform.then(|| platform_label(platform, None));
+        self.prefix_command_with(text, label)
+    }
+
+    fn prefix_command_with(&mut self, text: &str, platform: Option<String>) -> String {
         if self.cmd_total == 0 {
             self.steps.push(text.to_owned());
             return text.to_owned();
         }
         let mut out = String::from("[");
+        if let Some(platform) = platform {
+            out.push_str(&platform);
+            out.push(' ');
+        }
         if !self.stage_name.is_empty() {
             out.push_str(&self.stage_name);
             out.push(' ');
@@ -152,6 +176,65 @@ impl DispatchState {
             format!("stage-{index}")
         }
     }
+}
+
+/// `linux/amd64`, or `linux/amd64->arm64` when the stage's `TARGET*` arguments name
+/// another platform (a cross-compiling stage), as BuildKit labels multi-platform steps.
+fn platform_label(platform: &Platform, env: Option<&EnvList>) -> String {
+    let mut label = platform.format_all();
+    if let Some(target) = env.and_then(target_from_env) {
+        let mut target = target;
+        if target.os.is_empty() {
+            target.os = platform.os.clone();
+        }
+        if target.architecture.is_empty() {
+            target.architecture = platform.architecture.clone();
+        }
+        let target = target.normalized();
+        if target.os == platform.os && target.architecture != platform.architecture {
+            label.push_str("->");
+            label.push_str(&target.architecture);
+            if !target.variant.is_empty() {
+                label.push('/');
+                label.push_str(&target.variant);
+            }
+        } else if target.os != platform.os {
+            label.push_str("->");
+            label.push_str(&target.format_all());
+        }
+    }
+    label
+}
+
+/// The platform the stage's `TARGETPLATFORM`/`TARGETOS`/`TARGETARCH`/`TARGETVARIANT`
+/// variables describe, if any is declared.
+fn target_from_env(env: &EnvList) -> Option<Platform> {
+    let mut target = Platform::default();
+    let mut set = false;
+    for key in env.keys() {
+        let value = env.get(key).unwrap_or_default();
+        match key {
+            "TARGETPLATFORM" => {
+                if let Ok(parsed) = Platform::parse(value) {
+                    return Some(parsed);
+                }
+            }
+            "TARGETOS" => {
+                target.os = value.to_owned();
+                set = true;
+            }
+            "TARGETARCH" => {
+                target.architecture = value.to_owned();
+                set = true;
+            }
+            "TARGETVARIANT" => {
+                target.variant = value.to_owned();
+                set = true;
+            }
+            _ => {}
+        }
+    }
+    set.then_some(target)
 }
 
 #[cfg(test)]
@@ -183,5 +266,27 @@ mod tests {
         assert_eq!(single.prefix_command("RUN z"), "[1/3] RUN z");
         let mut none = DispatchState::new(stage(), "s".into(), false);
         assert_eq!(none.prefix_command("RUN w"), "RUN w");
+    }
+
+    #[test]
+    fn several_platforms_put_the_platform_and_a_cross_target_in_the_name() {
+        let mut st = DispatchState::new(stage(), "build".into(), false);
+        st.cmd_total = 3;
+        st.prefix_platform = true;
+        st.platform = Some(Platform::new("linux", "amd64", ""));
+        assert_eq!(
+            st.prefix_from("FROM busybox", &Platform::new("linux", "amd64", "")),
+            "[linux/amd64 build 1/3] FROM busybox"
+        );
+        st.state.env.add_or_replace("TARGETARCH", "arm64");
+        assert_eq!(
+            st.prefix_command("RUN make"),
+            "[linux/amd64->arm64 build 2/3] RUN make"
+        );
+        st.state.env.add_or_replace("TARGETARCH", "amd64");
+        assert_eq!(
+            st.prefix_command("RUN make"),
+            "[linux/amd64 build 3/3] RUN make"
+        );
     }
 }
