@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use hearth_core::Platform;
 use hearth_dockerfile::{BuildOptions, NoCache};
-use hearth_engine::{BuildRequest, DockerfileSource, Export, ExportKind, ImageFormat};
+use hearth_engine::{BuildRequest, DockerfileSource};
+use hearth_exporter::{Export, ExportKind, ImageFormat};
 use hearth_graph::op::NetworkMode;
 use hearth_layer::Compression;
 
@@ -31,11 +32,15 @@ pub fn spec_from_request(
         dockerfile_text: dockerfile_text.to_owned(),
         target: options.target.clone().unwrap_or_default(),
         build_args: options.build_args.clone().into_iter().collect(),
-        platform: options
-            .target_platform
-            .as_ref()
-            .map(Platform::format_all)
-            .unwrap_or_default(),
+        platforms: if request.platforms.is_empty() {
+            options
+                .target_platform
+                .iter()
+                .map(Platform::format_all)
+                .collect()
+        } else {
+            request.platforms.iter().map(Platform::format_all).collect()
+        },
         labels: options.labels.clone().into_iter().collect(),
         no_cache: options.no_cache == NoCache::All,
         no_cache_filter: match &options.no_cache {
@@ -99,13 +104,14 @@ pub fn request_from_spec(
     options.build_platform = build_platform;
     options.target = Some(spec.target.clone()).filter(|t| !t.is_empty());
     options.build_args = spec.build_args.clone().into_iter().collect();
-    options.target_platform = if spec.platform.is_empty() {
-        None
-    } else {
-        Some(
-            Platform::parse(&spec.platform)
-                .map_err(|e| SpecError(format!("platform {:?}: {e}", spec.platform)))?,
-        )
+    let platforms = spec
+        .platforms
+        .iter()
+        .map(|p| Platform::parse(p).map_err(|e| SpecError(format!("platform {p:?}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    options.target_platform = match platforms.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
     };
     options.labels = spec.labels.clone().into_iter().collect();
     options.no_cache = if spec.no_cache {
@@ -134,6 +140,7 @@ pub fn request_from_spec(
             text: spec.dockerfile_text.clone(),
         },
         options,
+        platforms,
         // Values are asked of the client; ids alone are not needed up front.
         secrets: BTreeMap::new(),
         allow_network_host: spec.allow_network_host,
@@ -205,6 +212,7 @@ mod tests {
             context: PathBuf::from("/src"),
             dockerfile: DockerfileSource::Path(PathBuf::from("/src/Dockerfile")),
             options: options.clone(),
+            platforms: vec![Platform::new("linux", "arm64", "v8")],
             secrets: BTreeMap::from([(
                 "token".to_owned(),
                 hearth_worker::SecretSource::Env("TOKEN".into()),
@@ -249,6 +257,7 @@ mod tests {
         assert_eq!(spec.secret_ids, vec!["token"]);
         let back = request_from_spec(&spec, options.build_platform.clone()).unwrap();
         assert_eq!(back.options, options);
+        assert_eq!(back.platforms, request.platforms);
         assert_eq!(back.exports, request.exports);
         assert_eq!(back.cache_from, request.cache_from);
         assert_eq!(back.cache_to, request.cache_to);
@@ -267,5 +276,31 @@ mod tests {
         };
         let err = request_from_spec(&spec, Platform::host()).unwrap_err();
         assert!(err.to_string().contains("\"bridge\""), "{err}");
+    }
+
+    #[test]
+    fn several_platforms_travel_as_a_list_and_set_no_single_target() {
+        let request = BuildRequest {
+            context: PathBuf::from("/src"),
+            dockerfile: DockerfileSource::Path(PathBuf::from("/src/Dockerfile")),
+            options: BuildOptions::for_host(),
+            platforms: vec![
+                Platform::new("linux", "amd64", ""),
+                Platform::new("linux", "arm64", ""),
+            ],
+            secrets: BTreeMap::new(),
+            allow_network_host: false,
+            allow_insecure: false,
+            exports: Vec::new(),
+            remote: None,
+            cache_from: Vec::new(),
+            cache_to: Vec::new(),
+            credentials: std::sync::Arc::new(hearth_registry::NoCredentials),
+        };
+        let spec = spec_from_request(&request, "Dockerfile", "FROM scratch\n");
+        assert_eq!(spec.platforms, vec!["linux/amd64", "linux/arm64"]);
+        let back = request_from_spec(&spec, Platform::host()).unwrap();
+        assert_eq!(back.platforms, request.platforms);
+        assert_eq!(back.options.target_platform, None);
     }
 }

@@ -2,6 +2,7 @@
 //! Docker/OCI image configuration. Nothing here performs I/O, so every other crate can
 //! depend on it without pulling in a runtime.
 
+pub mod attrs;
 pub mod digest;
 pub mod image;
 pub mod mode;

@@ -430,11 +430,13 @@ async fn build(
                 warnings,
                 ..BuildResult::default()
             };
-            if let Some(image) = &outcome.image {
-                result.manifest_digest = image.manifest_digest.to_string();
-                result.config_digest = image.config_digest.to_string();
-                result.media_type = image.media_type.clone();
-                result.manifest_size = image.manifest.len() as u64;
+            if let Some(images) = &outcome.image
+                && let (Some(top), Some(id)) = (images.top(), images.id())
+            {
+                result.manifest_digest = top.digest.to_string();
+                result.config_digest = id.to_string();
+                result.media_type = top.media_type.to_owned();
+                result.manifest_size = top.bytes.len() as u64;
             }
             Ok(ServerMessage::Result(result))
         }

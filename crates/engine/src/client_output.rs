@@ -7,8 +7,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::sink::Sink;
-use crate::{EngineError, ExportKind};
+use hearth_exporter::{ExportKind, Sink};
+
+use crate::EngineError;
 
 /// Where one streamed output goes on the client.
 pub struct ClientOutput {
@@ -100,7 +101,7 @@ impl ClientOutput {
             .take()
             .ok_or_else(|| EngineError::Internal("output finished twice".into()))?;
         match target {
-            Target::Sink(sink) => sink.finish_with_report(),
+            Target::Sink(sink) => Ok(sink.finish_with_report()?),
             Target::Extract {
                 spool,
                 spool_path,

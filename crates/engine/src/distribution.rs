@@ -5,13 +5,9 @@
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use hearth_core::{Digest, Platform};
-use hearth_registry::{
-    BlobOutcome, BlobSource, Descriptor, ImageReference, PushBlob, PushEvent, PushImage,
-    PushOptions, PushReport,
-};
+use hearth_registry::{BlobSource, Descriptor, ImageReference, PushBlob, PushImage, PushReport};
 use hearth_store::tables::Images;
 use hearth_store::{ImageRecord, unix_now};
-use hearth_worker::Host;
 use serde::Deserialize;
 
 use crate::{Engine, EngineError};
@@ -90,6 +86,7 @@ impl Engine {
             media_type: resolved.manifest.media_type.clone(),
             created: unix_now(),
             size,
+            platforms: Vec::new(),
         })?;
         txn.commit()?;
         let downloaded = fetched.iter().filter(|d| **d).count();
@@ -103,7 +100,8 @@ impl Engine {
     }
 
     /// Pushes the stored image `name` (`hearth images`) to the registry its name points
-    /// at, as `docker push` does.
+    /// at, as `docker push` does; an image of several platforms goes as each platform's
+    /// manifest by digest, then its index under the name.
     pub async fn push(
         &self,
         name: &str,
@@ -115,85 +113,83 @@ impl Engine {
                 "no image named {name} in hearth's store (see `hearth images`; build it with -t {name})"
             ))
         })?;
-        let manifest = store.read_blob(&record.manifest)?;
-        let parsed: StoredManifest = serde_json::from_slice(&manifest).map_err(|e| {
-            EngineError::Internal(format!(
-                "stored manifest {} is invalid: {e}",
-                record.manifest
-            ))
-        })?;
-        let config = store.read_blob(&parsed.config.digest)?;
-        let mut blobs = Vec::with_capacity(parsed.layers.len() + 1);
-        blobs.push(PushBlob {
-            mount_from: store.blob_sources(&parsed.config.digest)?,
-            descriptor: parsed.config,
-            source: BlobSource::Bytes(config.into()),
-        });
-        for layer in parsed.layers {
-            if !store.has_blob(&layer.digest)? {
-                return Err(EngineError::Input(format!(
-                    "layer {} of {name} is not in the store (it may have been pruned); build the image again",
-                    layer.digest
-                )));
-            }
-            blobs.push(PushBlob {
-                mount_from: store.blob_sources(&layer.digest)?,
-                source: BlobSource::File(store.blob_path(&layer.digest)),
-                descriptor: layer,
-            });
+        let registry = self.host().registry();
+        if record.platforms.is_empty() {
+            let image = stored_push_image(store, name, record.manifest, &record.media_type)?;
+            return Ok(hearth_exporter::push::push(
+                store,
+                registry,
+                &image,
+                &[name.to_owned()],
+                status,
+            )
+            .await?);
         }
-        let image = PushImage {
-            manifest: manifest.into(),
-            media_type: record.media_type,
-            blobs,
+        let repository = ImageReference::parse(name)?.name();
+        let index: hearth_registry::Index = {
+            let bytes = store.read_blob(&record.manifest)?;
+            let entries: StoredIndex = serde_json::from_slice(&bytes).map_err(|e| {
+                EngineError::Internal(format!("stored index {} is invalid: {e}", record.manifest))
+            })?;
+            hearth_registry::Index {
+                media_type: record.media_type.clone(),
+                manifests: entries.manifests,
+                annotations: Default::default(),
+            }
         };
-        push(
-            self.host(),
-            self.host().registry(),
-            &image,
-            &[name.to_owned()],
-            status,
-        )
-        .await
+        for child in &index.manifests {
+            let image = stored_push_image(store, name, child.digest, &child.media_type)?;
+            let by_digest = format!("{repository}@{}", child.digest);
+            hearth_exporter::push::push(store, registry, &image, &[by_digest], status).await?;
+        }
+        let list = PushImage {
+            manifest: store.read_blob(&record.manifest)?.into(),
+            media_type: record.media_type,
+            blobs: Vec::new(),
+        };
+        Ok(hearth_exporter::push::push(store, registry, &list, &[name.to_owned()], status).await?)
     }
 }
 
-/// Pushes `image` under `names` with `registry` (whose credentials say whose push it is)
-/// and progress in BuildKit's words, then records where its blobs now live so later
-/// pushes to the same registry mount them.
-pub(crate) async fn push(
-    host: &Host,
-    registry: &hearth_registry::Client,
-    image: &PushImage,
-    names: &[String],
-    status: &(dyn Fn(String) + Send + Sync),
-) -> Result<Vec<PushReport>, EngineError> {
-    if names.is_empty() {
-        return Err(EngineError::Input(
-            "pushing needs an image name: add -t NAME or name=NAME to the output".to_owned(),
-        ));
-    }
-    status("pushing layers".to_owned());
-    let on_event = |event: PushEvent| match event {
-        PushEvent::Blob {
-            digest, outcome, ..
-        } => status(match outcome {
-            BlobOutcome::Existed => format!("pushing {digest}: already exists"),
-            BlobOutcome::Mounted { from } => format!("pushing {digest}: mounted from {from}"),
-            BlobOutcome::Uploaded => format!("pushing {digest}: done"),
-        }),
-        PushEvent::Manifest { reference, digest } => {
-            status(format!("pushing manifest for {reference}@{digest}"));
+#[derive(Deserialize)]
+struct StoredIndex {
+    manifests: Vec<Descriptor>,
+}
+
+/// The push of a manifest in the store: its config and layers from the store.
+fn stored_push_image(
+    store: &hearth_store::Store,
+    name: &str,
+    manifest_digest: Digest,
+    media_type: &str,
+) -> Result<PushImage, EngineError> {
+    let manifest = store.read_blob(&manifest_digest)?;
+    let parsed: StoredManifest = serde_json::from_slice(&manifest).map_err(|e| {
+        EngineError::Internal(format!("stored manifest {manifest_digest} is invalid: {e}"))
+    })?;
+    let config = store.read_blob(&parsed.config.digest)?;
+    let mut blobs = Vec::with_capacity(parsed.layers.len() + 1);
+    blobs.push(PushBlob {
+        mount_from: store.blob_sources(&parsed.config.digest)?,
+        descriptor: parsed.config,
+        source: BlobSource::Bytes(config.into()),
+    });
+    for layer in parsed.layers {
+        if !store.has_blob(&layer.digest)? {
+            return Err(EngineError::Input(format!(
+                "layer {} of {name} is not in the store (it may have been pruned); build the image again",
+                layer.digest
+            )));
         }
-    };
-    let reports = registry
-        .push(names, image, &PushOptions::default(), &on_event)
-        .await?;
-    let digests: Vec<Digest> = image.blobs.iter().map(|b| b.descriptor.digest).collect();
-    for report in &reports {
-        if let Ok(reference) = ImageReference::parse(&report.reference) {
-            host.store().add_blob_sources(&digests, &reference.name())?;
-        }
+        blobs.push(PushBlob {
+            mount_from: store.blob_sources(&layer.digest)?,
+            source: BlobSource::File(store.blob_path(&layer.digest)),
+            descriptor: layer,
+        });
     }
-    Ok(reports)
+    Ok(PushImage {
+        manifest: manifest.into(),
+        media_type: media_type.to_owned(),
+        blobs,
+    })
 }

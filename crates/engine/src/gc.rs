@@ -469,14 +469,23 @@ fn sweep(store: &Store, protect: &Protected) -> Result<u64, EngineError> {
         }
     }
     for image in &images {
-        needed_blobs.insert(image.manifest);
         needed_blobs.insert(image.config);
-        if let Ok(manifest) = store.read_blob(&image.manifest)
-            && let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&manifest)
-        {
-            for layer in doc["layers"].as_array().into_iter().flatten() {
-                if let Some(d) = layer["digest"].as_str().and_then(|d| d.parse().ok()) {
-                    needed_blobs.insert(d);
+        // An index record names each platform's manifest beside the index itself.
+        let manifests =
+            std::iter::once(image.manifest).chain(image.platforms.iter().map(|p| p.manifest));
+        for manifest_digest in manifests {
+            needed_blobs.insert(manifest_digest);
+            if let Ok(manifest) = store.read_blob(&manifest_digest)
+                && let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&manifest)
+            {
+                let config: Option<Digest> = doc["config"]["digest"]
+                    .as_str()
+                    .and_then(|d| d.parse().ok());
+                needed_blobs.extend(config);
+                for layer in doc["layers"].as_array().into_iter().flatten() {
+                    if let Some(d) = layer["digest"].as_str().and_then(|d| d.parse().ok()) {
+                        needed_blobs.insert(d);
+                    }
                 }
             }
         }

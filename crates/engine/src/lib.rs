@@ -8,34 +8,32 @@
 pub mod cache;
 mod client_output;
 mod distribution;
-mod docker_api;
 mod error;
-mod exports;
 pub mod gc;
 mod remote;
 mod resolver;
 mod settings;
-mod sink;
 
+use hearth_core::Platform;
+use hearth_dockerfile::{BuildOptions, BuildPlan};
+use hearth_exporter::{OutputContext, PlatformResult};
+use hearth_registry::{Client, CredentialSource, RegistryConfig};
+use hearth_solver::{EngineStep, EventSender, SolveOptions, Solver};
+use hearth_store::{OnWait, Store, StoreOptions};
+use hearth_worker::{BuildWorker, Host, HostOptions, LocalContext, Ref, SecretSource, Session};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
-
-use hearth_dockerfile::{BuildOptions, BuildPlan};
-use hearth_registry::{Client, CredentialSource, RegistryConfig};
-use hearth_solver::{Event, EventSender, SolveOptions, Solver};
-use hearth_store::{OnWait, Store, StoreOptions};
-use hearth_worker::{BuildWorker, Host, HostOptions, LocalContext, Ref, SecretSource, Session};
 use tokio_util::sync::CancellationToken;
 
 pub use client_output::ClientOutput;
 pub use distribution::PullReport;
 pub use error::{DockerfileFailure, EngineError, StepFailure};
-pub use exports::{Export, ExportKind, ImageFormat};
+pub use hearth_exporter::{Export, ExportKind, ImageFormat, ImageIndex};
+pub use hearth_exporter::{OutputStream, OutputStreams};
 pub use hearth_worker::DownloadLimits;
 pub use hearth_worker::snapshot::SnapshotterKind as SnapshotterChoice;
-pub use remote::{OutputStream, OutputStreams, RemoteClient};
+pub use remote::RemoteClient;
 pub use settings::{DEFAULT_ROOT, options_from_config, program_found, registry_config};
 
 /// How to open an engine.
@@ -82,8 +80,12 @@ pub struct BuildRequest {
     pub context: PathBuf,
     /// The Dockerfile.
     pub dockerfile: DockerfileSource,
-    /// Frontend options (target, build args, platform, labels, cache bypass, network).
+    /// Frontend options (target, build args, labels, cache bypass, network).
     pub options: BuildOptions,
+    /// `--platform a,b,…`: each is planned and solved in one solve, and image outputs
+    /// carry their index. Empty: the frontend's `options.target_platform` (the build
+    /// platform when unset), exactly as a single-platform build.
+    pub platforms: Vec<Platform>,
     /// Secrets by id.
     pub secrets: BTreeMap<String, SecretSource>,
     /// `--allow network.host`.
@@ -108,8 +110,8 @@ pub struct BuildRequest {
 /// What a successful build produced.
 #[derive(Debug, Clone)]
 pub struct BuildOutcome {
-    /// The image, when an output needed one.
-    pub image: Option<hearth_exporter::Image>,
+    /// The images (with their index for several platforms), when an output needed them.
+    pub image: Option<ImageIndex>,
     /// Warnings about the Dockerfile.
     pub warnings: Vec<hearth_dockerfile::Diagnostic>,
     /// The Dockerfile text and its name, for rendering warnings.
@@ -213,10 +215,18 @@ impl Engine {
             .host
             .registry()
             .with_credentials(Arc::clone(&request.credentials));
-        let plan = self
-            .plan(&registry, &text, &file_name, options, &events)
+        let targets = target_platforms(&request.platforms, &options);
+        hearth_exporter::check_outputs(&request.exports, targets.len())?;
+        let plans = self
+            .plan_all(&registry, &text, &file_name, &options, &targets, &events)
             .await?;
-        let definition = Arc::new(plan.definition.clone());
+        let (combined, roots) = hearth_graph::Definition::combine(
+            &plans
+                .iter()
+                .map(|p| p.definition.clone())
+                .collect::<Vec<_>>(),
+        );
+        let definition = Arc::new(combined);
         let client_imports = self
             .import_caches(
                 &registry,
@@ -246,8 +256,9 @@ impl Engine {
         let worker = Arc::new(BuildWorker::new(Arc::clone(&self.host), session));
         let solver = Solver::new(Arc::clone(&worker));
         let solved = solver
-            .solve_keyed(
+            .solve_roots(
                 Arc::clone(&definition),
+                &roots,
                 &SolveOptions {
                     max_parallelism: self.max_parallelism,
                 },
@@ -256,46 +267,67 @@ impl Engine {
             )
             .await
             .map_err(|e| EngineError::step(e, &definition, &text, &file_name))?;
-        let result = solved.output;
-        let layers = match &result {
-            None => Vec::new(),
-            Some(Ref::Layers(l)) => l.as_ref().clone(),
-            Some(Ref::Context(_)) => {
-                return Err(EngineError::Internal(
-                    "the build result is the context itself".into(),
-                ));
-            }
-        };
         let epoch = source_date_epoch(&request.options)?;
+        let content_keys = worker.content_keys();
+        let inline = request
+            .cache_to
+            .iter()
+            .any(|c| c.target == cache::CacheTarget::Inline);
+        let mut results = Vec::with_capacity(plans.len());
+        for ((plan, output), platform) in plans.iter().zip(solved.outputs).zip(&targets) {
+            let layers = match output {
+                None => Vec::new(),
+                Some(Ref::Layers(l)) => l.as_ref().clone(),
+                Some(Ref::Context(_)) => {
+                    return Err(EngineError::Internal(
+                        "the build result is the context itself".into(),
+                    ));
+                }
+            };
+            let config_extra = if inline {
+                let solved_build = cache::SolvedBuild {
+                    definition: &definition,
+                    keys: &solved.keys,
+                    root_layers: &layers,
+                    content_keys: content_keys.clone(),
+                };
+                vec![cache::inline_field(&self.host, &solved_build)?]
+            } else {
+                Vec::new()
+            };
+            results.push(PlatformResult {
+                platform: platform
+                    .clone()
+                    .unwrap_or_else(|| plan.image.platform().normalized()),
+                layers,
+                config: plan.image.clone(),
+                config_extra,
+            });
+        }
+        let image = hearth_exporter::write_outputs(
+            &OutputContext {
+                host: &self.host,
+                registry: &registry,
+                epoch,
+                events: &events,
+                streams: request.remote.as_ref().map(|r| &r.outputs),
+            },
+            &results,
+            &request.exports,
+        )
+        .await?;
+        // A cache export of several platforms follows the first one's chain in `min`
+        // mode; `max` mode exports every platform's records.
+        let first_layers = results
+            .first()
+            .map(|r| r.layers.clone())
+            .unwrap_or_default();
         let solved_build = cache::SolvedBuild {
             definition: &definition,
             keys: &solved.keys,
-            root_layers: &layers,
-            content_keys: worker.content_keys(),
+            root_layers: &first_layers,
+            content_keys,
         };
-        let config_extra = if request
-            .cache_to
-            .iter()
-            .any(|c| c.target == cache::CacheTarget::Inline)
-        {
-            vec![cache::inline_field(&self.host, &solved_build)?]
-        } else {
-            Vec::new()
-        };
-        let image = exports::write_all(
-            &self.host,
-            &layers,
-            &plan,
-            &request.exports,
-            &exports::ImageSettings {
-                epoch,
-                config_extra: &config_extra,
-                registry: &registry,
-            },
-            &events,
-            request.remote.as_ref().map(|r| &r.outputs),
-        )
-        .await?;
         let client_dests = request.remote.as_ref().map(|remote| cache::ClientDests {
             remote,
             first_index: request.exports.len(),
@@ -308,30 +340,61 @@ impl Engine {
             &events,
         )
         .await?;
+        let warnings = plans.iter().flat_map(|p| p.warnings.iter().cloned()).fold(
+            Vec::new(),
+            |mut all: Vec<hearth_dockerfile::Diagnostic>, w| {
+                if !all.contains(&w) {
+                    all.push(w);
+                }
+                all
+            },
+        );
         Ok(BuildOutcome {
             image,
-            warnings: plan.warnings.clone(),
+            warnings,
             dockerfile: (file_name, text),
             nodes: definition.len(),
         })
     }
 
-    async fn plan(
+    /// One plan per target platform, made concurrently.
+    async fn plan_all(
         &self,
         registry: &Client,
         text: &str,
         file_name: &str,
-        options: BuildOptions,
+        options: &BuildOptions,
+        targets: &[Option<Platform>],
         events: &EventSender,
-    ) -> Result<BuildPlan, EngineError> {
-        let resolver = resolver::RegistryResolver::new(
+    ) -> Result<Vec<BuildPlan>, EngineError> {
+        let multi = targets.len() > 1;
+        let resolver = Arc::new(resolver::RegistryResolver::new(
             registry.clone(),
             tokio::runtime::Handle::current(),
             events.clone(),
-        );
+            multi,
+        ));
+        let plans = targets.iter().map(|target| {
+            let mut options = options.clone();
+            if let Some(target) = target {
+                options.target_platform = Some(target.clone());
+            }
+            options.multi_platform = multi;
+            self.plan(Arc::clone(&resolver), text, file_name, options)
+        });
+        futures_util::future::try_join_all(plans).await
+    }
+
+    async fn plan(
+        &self,
+        resolver: Arc<resolver::RegistryResolver>,
+        text: &str,
+        file_name: &str,
+        options: BuildOptions,
+    ) -> Result<BuildPlan, EngineError> {
         let text_owned = text.to_owned();
         let plan = tokio::task::spawn_blocking(move || {
-            hearth_dockerfile::plan(&text_owned, &options, &resolver)
+            hearth_dockerfile::plan(&text_owned, &options, resolver.as_ref())
         })
         .await
         .map_err(|e| EngineError::Internal(format!("planning: {e}")))?;
@@ -343,6 +406,22 @@ impl Engine {
             }))
         })
     }
+}
+
+/// The platforms to plan: `--platform`'s list without repeats, or the frontend's single
+/// target (`None`: the build platform, with BuildKit's implicit-target rules).
+fn target_platforms(requested: &[Platform], options: &BuildOptions) -> Vec<Option<Platform>> {
+    let mut targets: Vec<Option<Platform>> = Vec::new();
+    for platform in requested {
+        let platform = Some(platform.clone().normalized());
+        if !targets.contains(&platform) {
+            targets.push(platform);
+        }
+    }
+    if targets.is_empty() {
+        targets.push(options.target_platform.clone());
+    }
+    targets
 }
 
 /// The `SOURCE_DATE_EPOCH` build argument, which BuildKit takes as the image's creation
@@ -385,28 +464,12 @@ fn read_dockerfile(request: &BuildRequest) -> Result<(String, String), EngineErr
 }
 
 /// A step the engine performs itself, shown like a vertex.
-pub(crate) struct InternalStep {
-    pub(crate) vertex: hearth_core::Digest,
-    started: Instant,
-}
+pub(crate) type InternalStep = EngineStep;
 
 pub(crate) fn internal_step(events: &EventSender, name: &str) -> InternalStep {
-    let vertex = hearth_core::Digest::of(
-        format!("hearth-internal\0{name}\0{:?}", Instant::now()).as_bytes(),
-    );
-    events.send(Event::Started {
-        vertex,
-        name: name.to_owned(),
-    });
-    InternalStep {
-        vertex,
-        started: Instant::now(),
-    }
+    EngineStep::start(events, name)
 }
 
 pub(crate) fn internal_done(events: &EventSender, step: InternalStep) {
-    events.send(Event::Completed {
-        vertex: step.vertex,
-        duration: step.started.elapsed(),
-    });
+    step.done(events);
 }

@@ -4,25 +4,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::io::{self, Write};
 use std::sync::Arc;
 
 use hearth_core::Digest;
 
+use hearth_exporter::OutputStreams;
 use hearth_worker::{RemoteContext, SecretProvider};
-
-/// One output's bytes on their way to the client.
-pub trait OutputStream: Write + Send {
-    /// Ends the output; the client then completes it (renames its file into place,
-    /// finishes extracting, or loads the image into its Docker daemon).
-    fn finish(self: Box<Self>) -> io::Result<()>;
-}
-
-/// Opens the stream for export number `index` of the request.
-pub trait OutputStreams: Send + Sync {
-    /// A stream for export `index`.
-    fn open(&self, index: usize) -> io::Result<Box<dyn OutputStream>>;
-}
 
 /// What a remote client provides for one build.
 #[derive(Clone)]

@@ -19,6 +19,8 @@ pub(crate) struct RegistryResolver {
     client: Client,
     runtime: tokio::runtime::Handle,
     events: EventSender,
+    /// Several platforms are built: step names say which one a resolution is for.
+    label_platform: bool,
     cache: Mutex<HashMap<(String, String), Result<ResolvedImage, String>>>,
 }
 
@@ -27,11 +29,13 @@ impl RegistryResolver {
         client: Client,
         runtime: tokio::runtime::Handle,
         events: EventSender,
+        label_platform: bool,
     ) -> Self {
         Self {
             client,
             runtime,
             events,
+            label_platform,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -45,9 +49,14 @@ impl ImageResolver for RegistryResolver {
         {
             return hit.clone();
         }
+        let prefix = if self.label_platform {
+            format!("[{} internal]", platform.format_all())
+        } else {
+            "[internal]".to_owned()
+        };
         let step = crate::internal_step(
             &self.events,
-            &format!("[internal] load metadata for {reference}"),
+            &format!("{prefix} load metadata for {reference}"),
         );
         let outcome = self
             .runtime

@@ -21,6 +21,30 @@ pub enum ExportError {
         source: std::io::Error,
     },
     /// Encoding JSON failed (a bug).
+    /// A destination cannot be created or written (a path, standard output, the
+    /// client's stream): the user can fix it.
+    #[error("{0}")]
+    Destination(String),
+    /// The Docker daemon could not take the image.
+    #[error(transparent)]
+    Docker(#[from] crate::docker_api::DockerError),
+    /// Pushing failed.
+    #[error(transparent)]
+    Registry(#[from] hearth_registry::RegistryError),
+    /// Mounting the result to export its files failed.
+    #[error(transparent)]
+    Worker(#[from] hearth_worker::Error),
+    /// The outputs asked for cannot be written (an image list into a store that holds
+    /// single images, a push without a name).
+    #[error("{0}")]
+    Unsupported(String),
+    /// An `--output` value that cannot be read.
+    #[error("{0}")]
+    Spec(String),
+    /// Something that should not happen.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// A document could not be encoded (a bug: they are plain data).
     #[error("encoding {what}: {source}")]
     Json {
         /// What was encoded.

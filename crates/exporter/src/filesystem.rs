@@ -162,14 +162,37 @@ fn open_nofollow(path: &Path) -> std::io::Result<fs::File> {
 
 /// Writes the tree at `view` as a tarball.
 pub fn write_tar<W: Write>(view: &Path, out: W) -> Result<W, ExportError> {
+    write_tars(&[(None, view)], out)
+}
+
+/// Writes several trees into one tarball, each under its directory when it has one (the
+/// platforms of a multi-platform `type=tar` output).
+pub fn write_tars<W: Write>(trees: &[(Option<&str>, &Path)], out: W) -> Result<W, ExportError> {
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
-    for (rel, _meta) in walkdir(view)? {
-        builder
-            .append_path_with_name(view.join(&rel), &rel)
-            .map_err(|e| ExportError::io(view.join(&rel), e))?;
+    for (prefix, view) in trees {
+        if let Some(prefix) = prefix {
+            let mut header = tar::Header::new_ustar();
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_size(0);
+            builder
+                .append_data(&mut header, format!("{prefix}/"), std::io::empty())
+                .map_err(|e| ExportError::io(view, e))?;
+        }
+        for (rel, _meta) in walkdir(view)? {
+            let name = match prefix {
+                Some(prefix) => Path::new(prefix).join(&rel),
+                None => rel.clone(),
+            };
+            builder
+                .append_path_with_name(view.join(&rel), &name)
+                .map_err(|e| ExportError::io(view.join(&rel), e))?;
+        }
     }
-    builder.into_inner().map_err(|e| ExportError::io(view, e))
+    builder
+        .into_inner()
+        .map_err(|e| ExportError::io(trees.first().map_or(Path::new("-"), |t| t.1), e))
 }
 
 /// Every entry under `root`, parents first, sorted, relative paths.

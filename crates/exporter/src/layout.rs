@@ -11,7 +11,7 @@ use hearth_core::Digest;
 use hearth_store::Store;
 use serde::Serialize;
 
-use crate::{ExportError, Image};
+use crate::{ExportError, Image, ImageIndex, Top};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -58,25 +58,23 @@ fn tag_of(name: &str) -> String {
     }
 }
 
-fn index_json(image: &Image, names: &[String]) -> Result<Vec<u8>, ExportError> {
+fn index_json(top: Top<'_>, names: &[String]) -> Result<Vec<u8>, ExportError> {
+    let entry = |annotations| IndexEntry {
+        media_type: top.media_type,
+        digest: top.digest.to_string(),
+        size: top.bytes.len() as u64,
+        annotations,
+    };
     let entries = if names.is_empty() {
-        vec![IndexEntry {
-            media_type: &image.media_type,
-            digest: image.manifest_digest.to_string(),
-            size: image.manifest.len() as u64,
-            annotations: BTreeMap::new(),
-        }]
+        vec![entry(BTreeMap::new())]
     } else {
         names
             .iter()
-            .map(|name| IndexEntry {
-                media_type: &image.media_type,
-                digest: image.manifest_digest.to_string(),
-                size: image.manifest.len() as u64,
-                annotations: BTreeMap::from([
+            .map(|name| {
+                entry(BTreeMap::from([
                     ("io.containerd.image.name", name.clone()),
                     ("org.opencontainers.image.ref.name", tag_of(name)),
-                ]),
+                ]))
             })
             .collect()
     };
@@ -91,31 +89,45 @@ fn index_json(image: &Image, names: &[String]) -> Result<Vec<u8>, ExportError> {
     })
 }
 
+fn top_of(images: &ImageIndex) -> Result<Top<'_>, ExportError> {
+    images
+        .top()
+        .ok_or_else(|| ExportError::Internal("an image output without an image".into()))
+}
+
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Writes an OCI image layout directory (`type=oci,tar=false`).
 pub fn write_oci_dir(
     store: &Store,
-    image: &Image,
+    images: &ImageIndex,
     dir: &Path,
     names: &[String],
 ) -> Result<(), ExportError> {
+    let top = top_of(images)?;
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(|e| ExportError::io(&blobs, e))?;
     let write = |rel: &str, data: &[u8]| {
         fs::write(dir.join(rel), data).map_err(|e| ExportError::io(dir.join(rel), e))
     };
-    write(&blob_name(&image.config_digest), &image.config)?;
-    write(&blob_name(&image.manifest_digest), &image.manifest)?;
-    for layer in &image.layers {
-        let dest = dir.join(blob_name(&layer.digest));
-        if dest.exists() {
-            continue;
+    for platform in &images.images {
+        let image = &platform.image;
+        write(&blob_name(&image.config_digest), &image.config)?;
+        write(&blob_name(&image.manifest_digest), &image.manifest)?;
+        for layer in &image.layers {
+            let dest = dir.join(blob_name(&layer.digest));
+            if dest.exists() {
+                continue;
+            }
+            fs::copy(store.blob_path(&layer.digest), &dest)
+                .map_err(|e| ExportError::io(&dest, e))?;
         }
-        fs::copy(store.blob_path(&layer.digest), &dest).map_err(|e| ExportError::io(&dest, e))?;
+    }
+    if let Some(index) = &images.index {
+        write(&blob_name(&index.digest), &index.bytes)?;
     }
     write("oci-layout", OCI_LAYOUT)?;
-    write("index.json", &index_json(image, names)?)?;
+    write("index.json", &index_json(top, names)?)?;
     Ok(())
 }
 
@@ -152,17 +164,31 @@ impl<W: Write> Archive<W> {
             .map_err(|e| ExportError::io(&self.target, e))
     }
 
-    fn image(&mut self, store: &Store, image: &Image, names: &[String]) -> Result<(), ExportError> {
+    fn images(
+        &mut self,
+        store: &Store,
+        images: &ImageIndex,
+        names: &[String],
+    ) -> Result<(), ExportError> {
+        let top = top_of(images)?;
         self.bytes("oci-layout", OCI_LAYOUT)?;
-        self.bytes(&blob_name(&image.config_digest), &image.config)?;
         let mut written = std::collections::BTreeSet::new();
-        for layer in &image.layers {
-            if written.insert(layer.digest) {
-                self.file(&blob_name(&layer.digest), &store.blob_path(&layer.digest))?;
+        for platform in &images.images {
+            let image = &platform.image;
+            if written.insert(image.config_digest) {
+                self.bytes(&blob_name(&image.config_digest), &image.config)?;
             }
+            for layer in &image.layers {
+                if written.insert(layer.digest) {
+                    self.file(&blob_name(&layer.digest), &store.blob_path(&layer.digest))?;
+                }
+            }
+            self.bytes(&blob_name(&image.manifest_digest), &image.manifest)?;
         }
-        self.bytes(&blob_name(&image.manifest_digest), &image.manifest)?;
-        self.bytes("index.json", &index_json(image, names)?)?;
+        if let Some(index) = &images.index {
+            self.bytes(&blob_name(&index.digest), &index.bytes)?;
+        }
+        self.bytes("index.json", &index_json(top, names)?)?;
         Ok(())
     }
 
@@ -177,7 +203,7 @@ impl<W: Write> Archive<W> {
 /// Writes an OCI image layout tarball (`type=oci`).
 pub fn write_oci_archive<W: Write>(
     store: &Store,
-    image: &Image,
+    images: &ImageIndex,
     out: W,
     names: &[String],
     target: &str,
@@ -186,23 +212,28 @@ pub fn write_oci_archive<W: Write>(
         builder: tar::Builder::new(out),
         target: target.to_owned(),
     };
-    archive.image(store, image, names)?;
+    archive.images(store, images, names)?;
     archive.finish()
 }
 
 /// Writes a `docker load` archive (`type=docker`): an OCI layout plus `manifest.json`.
+/// `docker load` takes one image per name, so several platforms are refused (see
+/// [`crate::check_outputs`], which says so before the build runs).
 pub fn write_docker_archive<W: Write>(
     store: &Store,
-    image: &Image,
+    images: &ImageIndex,
     out: W,
     names: &[String],
     target: &str,
 ) -> Result<W, ExportError> {
+    let image: &Image = images.single().ok_or_else(|| {
+        ExportError::Unsupported(crate::check::DOCKER_LIST_UNSUPPORTED.to_owned())
+    })?;
     let mut archive = Archive {
         builder: tar::Builder::new(out),
         target: target.to_owned(),
     };
-    archive.image(store, image, names)?;
+    archive.images(store, images, names)?;
     let entry = DockerManifestEntry {
         config: blob_name(&image.config_digest),
         repo_tags: names.iter().map(|n| familiar(n)).collect(),

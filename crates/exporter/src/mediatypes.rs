@@ -28,9 +28,12 @@ impl MediaTypes {
         }
     }
 
-    /// The index media type (for OCI layouts).
+    /// The index media type: an OCI index, or Docker's manifest list.
     pub fn index(self) -> &'static str {
-        "application/vnd.oci.image.index.v1+json"
+        match self {
+            Self::Docker => "application/vnd.docker.distribution.manifest.list.v2+json",
+            Self::Oci => "application/vnd.oci.image.index.v1+json",
+        }
     }
 
     /// The layer media type for a stored blob's compression (`gzip`, `zstd`,

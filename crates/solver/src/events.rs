@@ -68,8 +68,54 @@ pub enum Event {
 /// Whether a vertex name denotes the engine's own work (loading the definition or the
 /// context, exporting) rather than a step of the build graph. Graph steps are named
 /// `[stage n/m] …`; engine work is `[internal] …` or has no bracket prefix.
+/// `[linux/arm64 internal] …` is engine work too (a multi-platform build's names carry
+/// the platform).
 pub fn is_engine_step(name: &str) -> bool {
-    !name.starts_with('[') || name.starts_with("[internal]")
+    match name.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+        Some((prefix, _)) => prefix.rsplit(' ').next() == Some("internal"),
+        None => true,
+    }
+}
+
+/// A step the engine or the exporter performs itself, shown like a vertex of the graph.
+#[derive(Debug)]
+pub struct EngineStep {
+    /// The vertex the step's progress is reported on.
+    pub vertex: Digest,
+    started: std::time::Instant,
+}
+
+impl EngineStep {
+    /// Reports the step as started.
+    pub fn start(events: &EventSender, name: &str) -> Self {
+        let vertex = Digest::of(
+            format!("hearth-internal\0{name}\0{:?}", std::time::Instant::now()).as_bytes(),
+        );
+        events.send(Event::Started {
+            vertex,
+            name: name.to_owned(),
+        });
+        Self {
+            vertex,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// A status line on the step.
+    pub fn status(&self, events: &EventSender, message: String) {
+        events.send(Event::Status {
+            vertex: self.vertex,
+            message,
+        });
+    }
+
+    /// Reports the step as completed.
+    pub fn done(self, events: &EventSender) {
+        events.send(Event::Completed {
+            vertex: self.vertex,
+            duration: self.started.elapsed(),
+        });
+    }
 }
 
 /// Sends events; dropping every receiver makes sending a no-op.

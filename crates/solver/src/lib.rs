@@ -27,7 +27,7 @@ use hearth_graph::{Definition, OutputRef};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use events::{Event, EventSender, LogStream, VertexProgress, is_engine_step};
+pub use events::{EngineStep, Event, EventSender, LogStream, VertexProgress, is_engine_step};
 pub use worker::{InputKeyMode, Job, KeyInput, NodeCtx, Worker, WorkerError};
 
 /// A node's cache key.

@@ -68,6 +68,7 @@ mod verify;
 pub use blobs::{BlobReader, BlobWriter};
 pub use db::records::{
     BlobRecord, CacheRecord, ImageRecord, LayerBlob, LayerOrigin, LayerRecord, Lease,
+    PlatformImageRecord,
 };
 pub use db::{ReadTxn, WriteTxn, tables};
 pub use error::{ErrorKind, Result, StoreError};

@@ -93,12 +93,18 @@ pub(crate) fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitC
     let mut images: Vec<ImageRecord> = engine.store().read()?.list::<Images>()?;
     images.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
     let mut out = String::new();
+    // The id of an image of several platforms is its index's digest, as docker's
+    // containerd image store shows it.
     let id = |r: &ImageRecord| {
-        let full = r.config.to_string();
-        if args.no_trunc {
-            full
+        let digest = if r.platforms.is_empty() {
+            r.config
         } else {
-            r.config.hex().chars().take(12).collect()
+            r.manifest
+        };
+        if args.no_trunc {
+            digest.to_string()
+        } else {
+            digest.hex().chars().take(12).collect()
         }
     };
     if args.quiet {
@@ -107,11 +113,29 @@ pub(crate) fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitC
             out.push('\n');
         }
     } else {
+        let short = |d: &hearth_core::Digest| {
+            if args.no_trunc {
+                d.to_string()
+            } else {
+                d.hex().chars().take(12).collect()
+            }
+        };
+        // An image of several platforms lists each platform's image under it.
         let rows: Vec<[String; 5]> = images
             .iter()
-            .map(|r| {
+            .flat_map(|r| {
                 let (repo, tag) = familiar(&r.name);
-                [repo, tag, id(r), ago(r.created), human_size(r.size)]
+                std::iter::once([repo, tag, id(r), ago(r.created), human_size(r.size)]).chain(
+                    r.platforms.iter().map(|p| {
+                        [
+                            format!("  \u{2514} {}", p.platform),
+                            String::new(),
+                            short(&p.config),
+                            ago(r.created),
+                            human_size(p.size),
+                        ]
+                    }),
+                )
             })
             .collect();
         let header = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];

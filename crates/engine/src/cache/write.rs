@@ -92,7 +92,14 @@ pub(crate) async fn to_registry(
         media_type: MediaTypes::Oci.manifest().to_owned(),
         blobs,
     };
-    crate::distribution::push(host, registry, &image, &[reference.to_owned()], status).await?;
+    hearth_exporter::push::push(
+        host.store(),
+        registry,
+        &image,
+        &[reference.to_owned()],
+        status,
+    )
+    .await?;
     Ok(Digest::of(&manifest))
 }
 

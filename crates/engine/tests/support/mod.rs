@@ -151,6 +151,7 @@ pub(crate) fn request(context: &Path, exports: Vec<Export>) -> BuildRequest {
         context: context.to_path_buf(),
         dockerfile: DockerfileSource::Path(context.join("Dockerfile")),
         options: BuildOptions::for_host(),
+        platforms: Vec::new(),
         secrets: BTreeMap::new(),
         allow_network_host: false,
         allow_insecure: false,

@@ -95,6 +95,22 @@ pub struct ImageRecord {
     pub created: u64,
     /// Total size of the image's blobs.
     pub size: u64,
+    /// For an index (several platforms): each platform's image. Empty for one image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformImageRecord>,
+}
+
+/// One platform's image of an indexed [`ImageRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformImageRecord {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// Its manifest blob.
+    pub manifest: Digest,
+    /// Its config blob.
+    pub config: Digest,
+    /// Size of its config and layer blobs.
+    pub size: u64,
 }
 
 /// What a blob is (`blobs` table, keyed by digest), for `du` and GC. Optional: a blob may

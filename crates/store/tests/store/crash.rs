@@ -173,6 +173,7 @@ fn churn(dir: &Path) -> ! {
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             created: unix_now(),
             size: blob_size,
+            platforms: Vec::new(),
         })
         .unwrap();
         txn.delete::<Leases>(&lease_id).unwrap();

@@ -51,6 +51,7 @@ fn image_record(name: &str, manifest: Digest, config: Digest) -> ImageRecord {
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
         created: 100,
         size: 10,
+        platforms: Vec::new(),
     }
 }
 

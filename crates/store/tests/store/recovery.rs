@@ -56,6 +56,7 @@ fn image(name: &str, manifest: Digest, config: Digest) -> ImageRecord {
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
         created: 1,
         size: 1,
+        platforms: Vec::new(),
     }
 }
 

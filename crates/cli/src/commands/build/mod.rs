@@ -1,7 +1,7 @@
 //! `hearth build`: builds a Dockerfile with the engine running in this process.
 
 mod listing;
-mod output;
+
 mod remote;
 
 pub(crate) use remote::daemon;
@@ -18,7 +18,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use hearth_core::Platform;
 use hearth_dockerfile::{BuildOptions, NoCache};
-use hearth_engine::{BuildRequest, DockerfileSource, Export, ExportKind, ImageFormat};
+use hearth_engine::{BuildRequest, DockerfileSource};
+use hearth_exporter::{Export, ExportKind, ImageFormat};
 use hearth_graph::op::NetworkMode;
 use hearth_progress::{Mode, Renderer, Summary};
 use hearth_solver::{Event, EventSender};
@@ -44,9 +45,10 @@ pub(crate) struct Args {
     /// Secret to expose to the build: `id=ID,src=FILE` or `id=ID,env=VAR`.
     #[arg(long = "secret", value_name = "SPEC")]
     secrets: Vec<String>,
-    /// Target platform (`linux/amd64`).
-    #[arg(long)]
-    platform: Option<String>,
+    /// Target platforms (`linux/amd64`, `linux/amd64,linux/arm64`): several build one
+    /// image per platform and an index of them. Repeatable.
+    #[arg(long = "platform", value_name = "PLATFORM[,PLATFORM…]")]
+    platforms: Vec<String>,
     /// Output destination: `type=docker|oci|local|tar|image,dest=PATH[,…]`.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     outputs: Vec<String>,
@@ -137,14 +139,9 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
             .entry("SOURCE_DATE_EPOCH".to_owned())
             .or_insert(epoch);
     }
-    if let Some(p) = &args.platform {
-        if p.contains(',') {
-            bail!(
-                "--platform {p:?}: multi-platform builds are not supported yet; build one platform at a time"
-            );
-        }
-        options.target_platform =
-            Some(Platform::parse(p).with_context(|| format!("invalid --platform {p:?}"))?);
+    let platforms = parse_platforms(&args.platforms)?;
+    if let [only] = platforms.as_slice() {
+        options.target_platform = Some(only.clone());
     }
     options.labels = parse_labels(&args.labels)?;
     options.no_cache = if args.no_cache {
@@ -212,6 +209,7 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
             context,
             dockerfile,
             options,
+            platforms,
             secrets,
             allow_network_host,
             allow_insecure,
@@ -224,6 +222,16 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
         },
         mode,
     })
+}
+
+/// `--platform` values, each a comma-separated list as buildx takes them.
+fn parse_platforms(raw: &[String]) -> anyhow::Result<Vec<Platform>> {
+    raw.iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| Platform::parse(p).with_context(|| format!("invalid --platform {p:?}")))
+        .collect()
 }
 
 fn parse_labels(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
@@ -249,7 +257,7 @@ fn exports(args: &Args) -> anyhow::Result<Vec<Export>> {
     let load = args.load.then(|| "type=docker".to_owned());
     let push = args.push.then(|| "type=registry".to_owned());
     for raw in args.outputs.iter().chain(load.iter()).chain(push.iter()) {
-        let mut export = output::parse_output(raw)?;
+        let mut export = hearth_exporter::parse_output(raw)?;
         export.names = export
             .names
             .iter()
@@ -472,11 +480,14 @@ async fn build(
                 .iter()
                 .map(|w| w.render(name, text))
                 .collect();
-            let image = outcome.image.as_ref().map(|image| ImageSummary {
-                manifest_digest: image.manifest_digest.to_string(),
-                config_digest: image.config_digest.to_string(),
-                media_type: image.media_type.clone(),
-                manifest_size: image.manifest.len() as u64,
+            let image = outcome.image.as_ref().and_then(|images| {
+                let top = images.top()?;
+                Some(ImageSummary {
+                    manifest_digest: top.digest.to_string(),
+                    config_digest: images.id()?.to_string(),
+                    media_type: top.media_type.to_owned(),
+                    manifest_size: top.bytes.len() as u64,
+                })
             });
             report_success(args, &warnings, image.as_ref(), &names)
         }

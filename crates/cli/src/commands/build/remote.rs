@@ -22,7 +22,8 @@ use hearth_api::v1::{
 use hearth_auth::DockerConfigCredentials;
 use hearth_core::Digest;
 use hearth_engine::cache::{CacheSource, CacheTarget};
-use hearth_engine::{ClientOutput, DockerfileSource, ExportKind};
+use hearth_engine::{ClientOutput, DockerfileSource};
+use hearth_exporter::ExportKind;
 use hearth_progress::Mode;
 use hearth_registry::Credentials;
 use hearth_solver::Event;

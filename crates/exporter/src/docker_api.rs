@@ -31,23 +31,41 @@ const QUEUED_CHUNKS: usize = 4;
 
 /// Why talking to the Docker daemon failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum DockerError {
+pub enum DockerError {
     /// `DOCKER_HOST` names nothing hearth can reach.
     #[error("DOCKER_HOST={value:?}: {reason}")]
-    Host { value: String, reason: String },
+    Host {
+        /// The variable's value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The daemon is not there.
     #[error(
         "cannot connect to the Docker daemon at {host}: {reason} (is dockerd running? set DOCKER_HOST to its socket)"
     )]
-    Connect { host: String, reason: String },
+    Connect {
+        /// The daemon's address.
+        host: String,
+        /// Why connecting failed.
+        reason: String,
+    },
     /// The connection broke.
     #[error("talking to the Docker daemon at {host}: {reason}")]
-    Transport { host: String, reason: String },
+    Transport {
+        /// The daemon's address.
+        host: String,
+        /// What broke.
+        reason: String,
+    },
     /// The daemon answered with an error status.
     #[error("the Docker daemon at {host} answered {status}: {message}")]
     Status {
+        /// The daemon's address.
         host: String,
+        /// The HTTP status.
         status: u16,
+        /// The daemon's message.
         message: String,
     },
     /// The daemon accepted the request but could not load the archive.
@@ -56,15 +74,6 @@ pub(crate) enum DockerError {
     /// Something that should not happen.
     #[error("internal error loading the image into docker: {0}")]
     Internal(String),
-}
-
-impl From<DockerError> for crate::EngineError {
-    fn from(e: DockerError) -> Self {
-        match e {
-            DockerError::Internal(message) => Self::Internal(message),
-            other => Self::Docker(other.to_string()),
-        }
-    }
 }
 
 /// Where the daemon listens.
@@ -213,7 +222,7 @@ impl Stream for ArchiveBody {
 ///
 /// It blocks on the async runtime it was opened in, so it must be used from a blocking
 /// thread (`spawn_blocking`), never from async code.
-pub(crate) struct Loader {
+pub struct Loader {
     runtime: Handle,
     pending: Vec<u8>,
     chunks: Option<mpsc::Sender<Chunk>>,

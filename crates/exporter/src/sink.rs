@@ -7,19 +7,24 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use crate::EngineError;
+use crate::ExportError;
 use crate::docker_api::{DockerHost, Loader};
-use crate::remote::{OutputStream, OutputStreams};
+use crate::stream::{OutputStream, OutputStreams};
 
 /// A tarball destination; call [`Sink::finish`] to complete it. Dropped unfinished, a file
 /// sink removes its partial file, so a failed or killed build never leaves a truncated
 /// image where the user expects one.
-pub(crate) enum Sink {
+pub enum Sink {
+    /// A file, written under a temporary name beside it.
     File {
+        /// `None` once finished.
         writer: Option<BufWriter<fs::File>>,
+        /// The temporary name.
         partial: PathBuf,
+        /// The name it gets when complete.
         dest: PathBuf,
     },
+    /// Standard output.
     Stdout(BufWriter<io::Stdout>),
     /// Aborts its upload when dropped unfinished.
     DockerLoad(Box<Loader>),
@@ -29,7 +34,7 @@ pub(crate) enum Sink {
 
 impl Sink {
     /// `dest`, or standard output for `-`.
-    pub(crate) fn open(dest: &Path) -> Result<Self, EngineError> {
+    pub fn open(dest: &Path) -> Result<Self, ExportError> {
         if dest.as_os_str() == "-" {
             return Ok(Self::Stdout(BufWriter::new(io::stdout())));
         }
@@ -38,15 +43,16 @@ impl Sink {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         fs::create_dir_all(parent)
-            .map_err(|e| EngineError::Input(format!("creating {}: {e}", parent.display())))?;
+            .map_err(|e| ExportError::Destination(format!("creating {}: {e}", parent.display())))?;
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         remove_stale_partials(parent, &name);
         let partial = parent.join(format!(".{name}.hearth-partial-{}", std::process::id()));
-        let file = fs::File::create(&partial)
-            .map_err(|e| EngineError::Input(format!("creating {}: {e}", partial.display())))?;
+        let file = fs::File::create(&partial).map_err(|e| {
+            ExportError::Destination(format!("creating {}: {e}", partial.display()))
+        })?;
         Ok(Self::File {
             writer: Some(BufWriter::with_capacity(1 << 20, file)),
             partial,
@@ -58,24 +64,21 @@ impl Sink {
     /// without it), through its API as buildx's docker exporter does: no docker CLI
     /// needed. Fails at once if the daemon does not answer. Blocks on the async runtime,
     /// so call it, and use the sink, from a blocking thread.
-    pub(crate) fn docker_load() -> Result<Self, EngineError> {
+    pub fn docker_load() -> Result<Self, ExportError> {
         let loader = Loader::open(DockerHost::from_env()?)?;
         Ok(Self::DockerLoad(Box::new(loader)))
     }
 
     /// Export `index`'s stream to the client.
-    pub(crate) fn stream(
-        streams: &Arc<dyn OutputStreams>,
-        index: usize,
-    ) -> Result<Self, EngineError> {
+    pub fn stream(streams: &Arc<dyn OutputStreams>, index: usize) -> Result<Self, ExportError> {
         let stream = streams.open(index).map_err(|e| {
-            EngineError::Input(format!("sending output {index} to the client: {e}"))
+            ExportError::Destination(format!("sending output {index} to the client: {e}"))
         })?;
         Ok(Self::Stream(Some(stream)))
     }
 
     /// What the destination is called in messages.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             Self::File { dest, .. } => dest.display().to_string(),
             Self::Stdout(_) => "standard output".to_owned(),
@@ -87,15 +90,15 @@ impl Sink {
 
     /// Completes the output: renames the file into place, flushes standard output, or
     /// waits for the Docker daemon to load the image and checks that it succeeded.
-    pub(crate) fn finish(self) -> Result<(), EngineError> {
+    pub fn finish(self) -> Result<(), ExportError> {
         self.finish_with_report().map(drop)
     }
 
     /// [`Sink::finish`], returning what the destination said: the Docker daemon's
     /// `Loaded image: …` lines; nothing for files and standard output.
-    pub(crate) fn finish_with_report(mut self) -> Result<Vec<String>, EngineError> {
+    pub fn finish_with_report(mut self) -> Result<Vec<String>, ExportError> {
         let described = self.describe();
-        let failed = |e: io::Error| EngineError::Input(format!("writing {described}: {e}"));
+        let failed = |e: io::Error| ExportError::Destination(format!("writing {described}: {e}"));
         match &mut self {
             Self::File {
                 writer,
@@ -104,7 +107,7 @@ impl Sink {
             } => {
                 let file = writer
                     .take()
-                    .ok_or_else(|| EngineError::Internal("output finished twice".into()))?
+                    .ok_or_else(|| ExportError::Internal("output finished twice".into()))?
                     .into_inner()
                     .map_err(|e| failed(e.into_error()))?;
                 file.sync_all().map_err(failed)?;
@@ -116,7 +119,7 @@ impl Sink {
             Self::Stream(stream) => {
                 let stream = stream
                     .take()
-                    .ok_or_else(|| EngineError::Internal("output finished twice".into()))?;
+                    .ok_or_else(|| ExportError::Internal("output finished twice".into()))?;
                 stream.finish().map_err(failed)?;
                 Ok(Vec::new())
             }

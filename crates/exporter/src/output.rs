@@ -1,15 +1,108 @@
-//! `-o/--output` values in buildx's CSV spelling, turned into engine exports.
+//! What a build writes (`-o/--output`, `-t`, `--push`, `--load`): one description of an
+//! output, parsed once at the edge from buildx's CSV spelling.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use hearth_engine::{Export, ExportKind, ImageFormat};
 use hearth_layer::Compression;
+
+use crate::ExportError;
+
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(ExportError::Spec(format!($($arg)*)))
+    };
+}
+
+/// What kind of output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportKind {
+    /// A `docker load` archive (`type=docker,dest=…`).
+    DockerArchive {
+        /// Where; `-` is standard output.
+        dest: PathBuf,
+    },
+    /// The same archive loaded into the Docker daemon through its API (`type=docker`
+    /// without `dest`, `--load`).
+    DockerLoad,
+    /// An OCI layout tarball (`type=oci`).
+    OciArchive {
+        /// Where; `-` is standard output.
+        dest: PathBuf,
+    },
+    /// An OCI layout directory (`type=oci,tar=false`).
+    OciDir {
+        /// Where.
+        dest: PathBuf,
+    },
+    /// The files, into a directory (`type=local`).
+    Local {
+        /// Where.
+        dest: PathBuf,
+    },
+    /// The files, as a tarball (`type=tar`).
+    Tar {
+        /// Where; `-` is standard output.
+        dest: PathBuf,
+    },
+    /// A named image in hearth's store (`-t`).
+    Store,
+}
+
+/// How image outputs are encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFormat {
+    /// Layer compression (`compression=`).
+    pub compression: Compression,
+    /// `compression-level=`.
+    pub level: Option<i32>,
+    /// `force-compression=true`.
+    pub force_compression: bool,
+    /// `oci-mediatypes=`; `None` picks the output's default.
+    pub oci_media_types: Option<bool>,
+    /// `rewrite-timestamp=true`: clamp file times in layers to `SOURCE_DATE_EPOCH`.
+    pub rewrite_timestamp: bool,
+}
+
+impl Default for ImageFormat {
+    fn default() -> Self {
+        Self {
+            compression: Compression::Gzip,
+            level: None,
+            force_compression: false,
+            oci_media_types: None,
+            rewrite_timestamp: false,
+        }
+    }
+}
+
+/// One output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// What and where.
+    pub kind: ExportKind,
+    /// Image names (`name=`, `-t`).
+    pub names: Vec<String>,
+    /// Encoding of image outputs.
+    pub format: ImageFormat,
+    /// Push the image to its names' registries (`push=true`, `type=registry`, `--push`).
+    pub push: bool,
+}
+
+impl ExportKind {
+    /// Whether the output holds an image (rather than the result's files).
+    pub fn is_image(&self) -> bool {
+        !matches!(self, Self::Local { .. } | Self::Tar { .. })
+    }
+
+    pub(crate) fn default_oci(&self) -> bool {
+        matches!(self, Self::OciArchive { .. } | Self::OciDir { .. })
+    }
+}
 
 /// Parses one `--output` value: `type=docker,dest=app.tar`, `type=oci,dest=dir,tar=false`,
 /// `type=local,dest=out`, `type=tar,dest=-`, or buildx's shorthands (`-` for a tarball
 /// on stdout, a bare path for a local directory).
-pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
+pub fn parse_output(raw: &str) -> Result<Export, ExportError> {
     if !raw.contains('=') {
         let kind = if raw == "-" {
             ExportKind::Tar {
@@ -27,7 +120,8 @@ pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
             push: false,
         });
     }
-    let fields = split_csv(raw).with_context(|| format!("invalid --output {raw:?}"))?;
+    let fields = hearth_core::attrs::split_attrs(raw)
+        .map_err(|e| ExportError::Spec(format!("invalid --output {raw:?}: {e}")))?;
     let mut kind_name = None;
     let mut dest = None;
     let mut tar = true;
@@ -60,8 +154,10 @@ pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
                 }
             }
             "compression-level" => {
-                let level: i32 = value.parse().with_context(|| {
-                    format!("invalid compression-level {value:?} in --output: expected a number")
+                let level: i32 = value.parse().map_err(|_| {
+                    ExportError::Spec(format!(
+                        "invalid compression-level {value:?} in --output: expected a number"
+                    ))
                 })?;
                 format.level = Some(level);
             }
@@ -78,9 +174,11 @@ pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
     let Some(kind_name) = kind_name else {
         bail!("--output {raw:?} has no type=: use type=docker, oci, local, tar or image");
     };
-    let need_dest = |what: &str| -> anyhow::Result<PathBuf> {
-        dest.clone().with_context(|| {
-            format!("--output type={what} needs dest=PATH (use dest=- for standard output)")
+    let need_dest = |what: &str| -> Result<PathBuf, ExportError> {
+        dest.clone().ok_or_else(|| {
+            ExportError::Spec(format!(
+                "--output type={what} needs dest=PATH (use dest=- for standard output)"
+            ))
         })
     };
     let kind = match kind_name.as_str() {
@@ -126,17 +224,12 @@ pub(crate) fn parse_output(raw: &str) -> anyhow::Result<Export> {
     })
 }
 
-fn parse_bool(key: &str, value: &str) -> anyhow::Result<bool> {
+fn parse_bool(key: &str, value: &str) -> Result<bool, ExportError> {
     match value {
         "true" | "1" | "" => Ok(true),
         "false" | "0" => Ok(false),
         other => bail!("invalid value {other:?} for {key} in --output: use true or false"),
     }
-}
-
-/// Splits `k=v,k="v,w"` as buildx's CSV reader does (one reader for outputs and caches).
-fn split_csv(raw: &str) -> anyhow::Result<Vec<(String, String)>> {
-    hearth_engine::cache::spec::split_attrs(raw).map_err(|e| anyhow::anyhow!(e))
 }
 
 #[cfg(test)]
