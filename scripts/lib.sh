@@ -22,6 +22,28 @@ install_packages() {
         || die "apt-get install ${missing[*]} failed"
 }
 
+# Debian's busybox-static for architecture $1 (e.g. arm64), at the host's version, into
+# hearth-testkit's package cache: the foreign half of the multi-platform busybox image.
+# Enables the architecture in dpkg and refreshes apt's lists only when apt lacks it.
+fetch_foreign_busybox() {
+    arch=$1 cache=${HEARTH_TESTKIT_CACHE:-/var/cache/hearth-testkit}
+    version=$(dpkg-query -W -f='${Version}' busybox-static) || die "busybox-static is not installed"
+    deb="$cache/busybox-static_${version//:/%3a}_$arch.deb"
+    [ -f "$deb" ] && return 0
+    if ! dpkg --print-foreign-architectures | grep -qx "$arch" \
+        || ! apt-cache show "busybox-static:$arch=$version" >/dev/null 2>&1; then
+        step "enabling the $arch architecture for apt (dpkg --add-architecture $arch)"
+        dpkg --add-architecture "$arch"
+        apt-get update -qq || die "apt-get update failed; check the machine's network and apt sources"
+    fi
+    mkdir -p "$cache"
+    tmp=$(mktemp -d "$cache/.download-XXXXXX")
+    (cd "$tmp" && apt-get download -qq "busybox-static:$arch=$version") \
+        || { rm -rf "$tmp"; die "apt-get download busybox-static:$arch=$version failed"; }
+    mv "$tmp"/*.deb "$deb"
+    rm -rf "$tmp"
+}
+
 require_rust() {
     if [ -x "$HOME/.cargo/bin/cargo" ]; then PATH="$HOME/.cargo/bin:$PATH"; fi
     command -v cargo >/dev/null || die "Rust is not installed: install a toolchain >= 1.85 with rustup (https://rustup.rs), then rerun"

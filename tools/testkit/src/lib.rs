@@ -10,13 +10,18 @@
 //! install; tests turn it into a failure, never a skip.
 
 mod busybox;
+mod deb;
 mod dockerd;
 mod hearthd;
 mod process;
 mod registry;
 mod tls;
 
-pub use busybox::{BUSYBOX_REPOSITORY, write_busybox_layout};
+pub use busybox::{
+    BUSYBOX_REPOSITORY, BusyboxPlatform, write_busybox_index_layout, write_busybox_layout,
+    write_busybox_platform_layout,
+};
+pub use deb::DEFAULT_CACHE_DIR;
 pub use dockerd::Dockerd;
 pub use hearthd::{Hearthd, workspace_bin};
 pub use process::{Missing, require};
@@ -29,9 +34,21 @@ use std::process::Command;
 /// Copies the OCI layout at `layout` (tag `latest`) to `reference` on a plain-HTTP
 /// registry with skopeo.
 pub fn push_layout(layout: &Path, reference: &str) -> Result<(), String> {
+    skopeo_copy(layout, reference, &[])
+}
+
+/// Copies the OCI layout at `layout` whose tag `latest` is an image index (such as
+/// [`write_busybox_index_layout`] writes) to `reference` on a plain-HTTP registry: the
+/// index and every platform's image (`skopeo copy --all`).
+pub fn push_index_layout(layout: &Path, reference: &str) -> Result<(), String> {
+    skopeo_copy(layout, reference, &["--all"])
+}
+
+fn skopeo_copy(layout: &Path, reference: &str, extra: &[&str]) -> Result<(), String> {
     let skopeo = require("skopeo", "skopeo").map_err(|e| e.to_string())?;
     let output = Command::new(skopeo)
         .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .args(extra)
         .arg(format!("oci:{}:latest", layout.display()))
         .arg(format!("docker://{reference}"))
         .output()
