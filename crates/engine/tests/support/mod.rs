@@ -45,6 +45,27 @@ impl Env {
         }
     }
 
+    /// Starts a registry and pushes a two-platform busybox (amd64 and arm64, an index) to
+    /// it as `library/busybox:latest`.
+    pub(crate) fn with_busybox_index() -> Self {
+        let registry =
+            Registry::start().unwrap_or_else(|e| panic!("the tests need a registry: {e}"));
+        let work = tempfile::tempdir().unwrap();
+        let layout = work.path().join("busybox-index");
+        hearth_testkit::write_busybox_index_layout(&layout, &hearth_testkit::BusyboxPlatform::ALL)
+            .unwrap_or_else(|e| panic!("making the busybox index: {e}"));
+        hearth_testkit::push_index_layout(
+            &layout,
+            &format!("{}/library/busybox:latest", registry.addr()),
+        )
+        .unwrap_or_else(|e| panic!("pushing the busybox index: {e}"));
+        Self {
+            registry,
+            root: tempfile::tempdir().unwrap(),
+            work,
+        }
+    }
+
     pub(crate) fn options(&self, root: &Path) -> EngineOptions {
         let mut hosts = BTreeMap::new();
         hosts.insert(
