@@ -252,3 +252,33 @@ async fn a_base_index_without_the_platform_names_the_platforms_it_has() {
         "names what the index has: {message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_platform_base_of_another_platform_warns_and_is_used() {
+    // Env::new pushes a busybox that is amd64 only (no index).
+    let env = Env::new();
+    let ctx = env.context(
+        "mismatch",
+        &[("Dockerfile", "FROM busybox\nCOPY Dockerfile /Dockerfile\n")],
+    );
+    let engine = env.engine().await;
+    let mut req = request(&ctx, Vec::new());
+    req.platforms = vec![arm64()];
+    let report = build(&engine, req).await;
+    let outcome = report.expect_ok();
+    let warning = outcome
+        .warnings
+        .iter()
+        .find(|w| w.rule == Some("InvalidBaseImagePlatform"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no InvalidBaseImagePlatform warning: {:?}",
+                outcome.warnings
+            )
+        });
+    assert!(
+        warning.message.contains("\"linux/amd64\"") && warning.message.contains("\"linux/arm64\""),
+        "{}",
+        warning.message
+    );
+}
