@@ -1,7 +1,7 @@
 //! Base image configurations for the frontend, from registries.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use hearth_core::Platform;
 use hearth_core::image::ImageConfig;
@@ -21,7 +21,9 @@ pub(crate) struct RegistryResolver {
     events: EventSender,
     /// Several platforms are built: step names say which one a resolution is for.
     label_platform: bool,
-    cache: Mutex<HashMap<(String, String), Result<ResolvedImage, String>>>,
+    /// One slot per reference and platform; a slot's lock is held while it resolves, so
+    /// the plans of several platforms asking for the same base resolve it once.
+    cache: Mutex<HashMap<(String, String), Arc<Mutex<Option<Result<ResolvedImage, String>>>>>>,
 }
 
 impl RegistryResolver {
@@ -44,9 +46,15 @@ impl RegistryResolver {
 impl ImageResolver for RegistryResolver {
     fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
         let key = (reference.to_owned(), platform.format_all());
-        if let Ok(cache) = self.cache.lock()
-            && let Some(hit) = cache.get(&key)
-        {
+        let slot = match self.cache.lock() {
+            Ok(mut cache) => Arc::clone(cache.entry(key).or_default()),
+            Err(poisoned) => Arc::clone(poisoned.into_inner().entry(key).or_default()),
+        };
+        let mut slot = match slot.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(hit) = slot.as_ref() {
             return hit.clone();
         }
         let prefix = if self.label_platform {
@@ -71,9 +79,7 @@ impl ImageResolver for RegistryResolver {
                 })
             });
         crate::internal_done(&self.events, step);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, outcome.clone());
-        }
+        *slot = Some(outcome.clone());
         outcome
     }
 }

@@ -175,6 +175,9 @@ pub fn write_tars<W: Write>(trees: &[(Option<&str>, &Path)], out: W) -> Result<W
             let mut header = tar::Header::new_ustar();
             header.set_entry_type(tar::EntryType::Directory);
             header.set_mode(0o755);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
             header.set_size(0);
             builder
                 .append_data(&mut header, format!("{prefix}/"), std::io::empty())
