@@ -56,6 +56,9 @@ pub enum Error {
         /// Its exit code.
         code: i32,
     },
+    /// The step's platform cannot run on this host.
+    #[error(transparent)]
+    Emulation(#[from] crate::emulation::EmulationError),
     /// The step needs a permission the build was not given.
     #[error("{0}")]
     Entitlement(String),

@@ -3,7 +3,8 @@
 //! The overlay's upper directory becomes the step's new layer. Other mounts are
 //! read-only overlays of their inputs (or writable ones whose changes are dropped),
 //! persistent cache directories, tmpfs, and secret files on a private tmpfs. Mount
-//! points the runtime had to create are removed afterwards, as BuildKit does.
+//! points the runtime had to create are removed afterwards, as BuildKit does. A step for a
+//! platform the CPU does not run goes through an emulator (`emulation`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use hearth_solver::{CacheKey, Job, LogStream, NodeCtx};
 use hearth_store::LayerOrigin;
 
 use crate::cachemount::CacheMountGuard;
+use crate::emulation::{self, Runner};
 use crate::pin::{Source, pin};
 use crate::secrets::SecretDir;
 use crate::snapshot::{Mounted, Writable};
@@ -82,6 +84,10 @@ pub(crate) async fn run(
                 .into(),
         ));
     }
+    let runner = emulation::runner_for(node.node.platform.as_ref(), &host.emulator_search())?;
+    if let Some(status) = node.node.platform.as_ref().and_then(|p| runner.status(p)) {
+        job.progress.status(status);
+    }
     let root_layers = root_input(op, inputs)?;
     let scratch = ScratchDir(host.scratch_dir("exec")?);
     let rootfs = scratch.0.join("rootfs");
@@ -94,7 +100,7 @@ pub(crate) async fn run(
         &rootfs,
     )?;
 
-    let outcome = run_mounted(worker, op, inputs, &rootfs, &scratch.0, job).await;
+    let outcome = run_mounted(worker, op, inputs, &rootfs, &scratch.0, &runner, job).await;
     let code = match outcome {
         Ok(code) => code,
         Err(e) => {
@@ -140,6 +146,7 @@ async fn run_mounted(
     inputs: &[Ref],
     rootfs: &Path,
     scratch: &Path,
+    runner: &Runner,
     job: &Job,
 ) -> Result<i32, Error> {
     let (host, session) = (worker.host(), worker.session());
@@ -276,6 +283,10 @@ async fn run_mounted(
         }
     }
 
+    let (args, emulator) = emulation::wrap(runner, &op.meta.args, rootfs, &env);
+    // Last, so that no `RUN --mount` at the same destination replaces it (later mounts win).
+    mounts.extend(emulator);
+
     let id = format!("hearth-{}", crate::random_id());
     let network = match op.network {
         NetworkMode::None => Network::None,
@@ -285,7 +296,7 @@ async fn run_mounted(
         id: id.clone(),
         rootfs: rootfs.to_path_buf(),
         process: ProcessSpec {
-            args: op.meta.args.clone(),
+            args,
             env,
             cwd,
             uid: user.uid,

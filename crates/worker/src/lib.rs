@@ -16,6 +16,7 @@ mod cachemount;
 mod content;
 pub mod context;
 mod copywriter;
+pub mod emulation;
 mod error;
 mod exec;
 mod file;
@@ -170,6 +171,8 @@ pub struct Host {
     pub(crate) flights: flights::Flights,
     /// Running builds and what they use.
     pub(crate) in_use: usage::InUse,
+    /// Where RUN steps for a platform the CPU does not run find their emulator.
+    emulators: std::sync::RwLock<emulation::EmulatorSearch>,
 }
 
 impl Host {
@@ -212,7 +215,30 @@ impl Host {
             snapshotter,
             downloader: http::Downloader::new(options.downloads)?,
             metrics: Metrics::default(),
+            emulators: std::sync::RwLock::new(emulation::EmulatorSearch::from_env()),
         }))
+    }
+
+    /// Where RUN steps for a platform the CPU does not run look for `qemu-<arch>-static`
+    /// from now on (by default `PATH`, then `/usr/bin`).
+    pub fn set_emulator_search(&self, search: emulation::EmulatorSearch) {
+        *self
+            .emulators
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = search;
+    }
+
+    /// Where RUN steps look for their emulator.
+    pub fn emulator_search(&self) -> emulation::EmulatorSearch {
+        self.emulators
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The platforms this host builds natively, through binfmt_misc and by emulation.
+    pub fn platforms(&self) -> emulation::HostPlatforms {
+        emulation::host_platforms(&self.emulator_search())
     }
 
     /// The store.

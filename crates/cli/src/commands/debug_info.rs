@@ -31,7 +31,7 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     .addr
                     .clone()
                     .unwrap_or_else(|| format!("unix://{}", engine::DEFAULT_SOCKET));
-                Ok::<_, anyhow::Error>(render(&format!("daemon at {addr}"), &info))
+                Ok::<_, anyhow::Error>(render(&format!("daemon at {addr}"), &info, &[]))
             }
             None => {
                 let settings = engine::settings(global)?;
@@ -48,6 +48,7 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     .await
                     .context("measuring the store")??;
                 let snapshotter = engine.host().snapshotter().name();
+                let platforms = engine.host().platforms().lines();
                 let info = InfoResponse {
                     version: env!("CARGO_PKG_VERSION").to_owned(),
                     api_version: hearth_api::API_VERSION,
@@ -71,6 +72,7 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 Ok(render(
                     "embedded (no daemon answered; the engine runs in this process)",
                     &info,
+                    &platforms,
                 ))
             }
         }
@@ -83,7 +85,9 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn render(mode: &str, info: &InfoResponse) -> String {
+/// `platforms`: what this host builds, one way of running per line (none for a daemon,
+/// which does not report them yet).
+fn render(mode: &str, info: &InfoResponse, platforms: &[String]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Engine:           {mode}");
     let _ = writeln!(
@@ -106,6 +110,10 @@ fn render(mode: &str, info: &InfoResponse) -> String {
         info.snapshotter,
         yes_no(info.overlay_works)
     );
+    for (i, line) in platforms.iter().enumerate() {
+        let label = if i == 0 { "Platforms:" } else { "" };
+        let _ = writeln!(out, "{label:<18}{line}");
+    }
     let _ = writeln!(out, "Max parallelism:  {}", info.max_parallelism);
     let _ = writeln!(out, "Builds running:   {}", info.builds_running);
     let _ = writeln!(out, "Containers run:   {}", info.containers_started);
@@ -118,4 +126,25 @@ fn render(mode: &str, info: &InfoResponse) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_are_listed_one_way_of_running_per_line() {
+        let lines = [
+            "linux/amd64, linux/386 (native)".to_owned(),
+            "linux/arm64 (emulated: /usr/bin/qemu-aarch64-static)".to_owned(),
+        ];
+        let text = render("embedded", &InfoResponse::default(), &lines);
+        assert!(
+            text.contains(
+                "Platforms:        linux/amd64, linux/386 (native)\n                  linux/arm64 (emulated: /usr/bin/qemu-aarch64-static)\n"
+            ),
+            "{text}"
+        );
+        assert!(!render("daemon", &InfoResponse::default(), &[]).contains("Platforms"));
+    }
 }
