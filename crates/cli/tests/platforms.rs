@@ -105,6 +105,19 @@ fn several_platforms_embedded_and_through_the_daemon() {
         "with rewrite-timestamp, the daemon builds the same index as the embedded engine"
     );
 
+    // The daemon says what it can build: its own platform natively, arm64 through Debian's
+    // qemu-user-static (which the test set-up installs).
+    let info = env.hearth_ok(
+        &embedded_root,
+        &["debug", "info", &format!("--addr={}", daemon.address())],
+    );
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.contains("Platforms:") && info.contains("linux/amd64"),
+        "{info}"
+    );
+    assert!(info.contains("linux/arm64 (emulated: "), "{info}");
+
     let images = env.hearth_ok(&embedded_root, &["images"]);
     let text = String::from_utf8_lossy(&images.stdout);
     assert!(text.contains("linux/amd64"), "{text}");

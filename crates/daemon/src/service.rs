@@ -107,6 +107,7 @@ impl Builder for Service {
             builds_running: self.running.load(Ordering::SeqCst),
             containers_started: host.exec_count(),
             features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            platforms: host.platforms().lines(),
         }))
     }
 

@@ -26,7 +26,7 @@ pub enum EngineError {
     Worker(#[from] hearth_worker::Error),
     /// Writing an output failed.
     #[error(transparent)]
-    Export(#[from] hearth_exporter::ExportError),
+    Export(Box<hearth_exporter::ExportError>),
     /// Loading the image into the Docker daemon (`--load`) failed.
     #[error("{0}")]
     Docker(String),
@@ -74,6 +74,14 @@ pub struct StepFailure {
     pub text: String,
     /// Its name.
     pub file_name: String,
+}
+
+// Boxed: an export error carries registry and Docker details, and every engine result
+// would otherwise be as large.
+impl From<hearth_exporter::ExportError> for EngineError {
+    fn from(e: hearth_exporter::ExportError) -> Self {
+        Self::Export(Box::new(e))
+    }
 }
 
 impl EngineError {

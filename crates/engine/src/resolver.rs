@@ -23,8 +23,11 @@ pub(crate) struct RegistryResolver {
     label_platform: bool,
     /// One slot per reference and platform; a slot's lock is held while it resolves, so
     /// the plans of several platforms asking for the same base resolve it once.
-    cache: Mutex<HashMap<(String, String), Arc<Mutex<Option<Result<ResolvedImage, String>>>>>>,
+    cache: Mutex<HashMap<(String, String), Arc<Slot>>>,
 }
+
+/// One reference's resolution for one platform, once it is known.
+type Slot = Mutex<Option<Result<ResolvedImage, String>>>;
 
 impl RegistryResolver {
     pub(crate) fn new(

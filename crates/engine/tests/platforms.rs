@@ -227,7 +227,7 @@ async fn outputs_that_hold_one_image_refuse_several_platforms_before_building() 
     );
     req.platforms = vec![amd64(), arm64()];
     let report = build(&engine, req).await;
-    let message = report.outcome.as_ref().err().expect("refused").to_string();
+    let message = report.outcome.as_ref().expect_err("refused").to_string();
     assert!(message.contains("manifest lists"), "{message}");
     assert!(
         message.contains("type=oci") && message.contains("--push"),
@@ -245,7 +245,7 @@ async fn a_base_index_without_the_platform_names_the_platforms_it_has() {
     let mut req = request(&ctx, Vec::new());
     req.platforms = vec![amd64(), Platform::new("linux", "s390x", "")];
     let report = build(&engine, req).await;
-    let message = report.outcome.err().expect("no s390x busybox").to_string();
+    let message = report.outcome.expect_err("no s390x busybox").to_string();
     assert!(message.contains("linux/s390x"), "{message}");
     assert!(
         message.contains("linux/amd64") && message.contains("linux/arm64"),

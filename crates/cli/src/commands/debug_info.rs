@@ -31,7 +31,8 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     .addr
                     .clone()
                     .unwrap_or_else(|| format!("unix://{}", engine::DEFAULT_SOCKET));
-                Ok::<_, anyhow::Error>(render(&format!("daemon at {addr}"), &info, &[]))
+                let platforms = info.platforms.clone();
+                Ok::<_, anyhow::Error>(render(&format!("daemon at {addr}"), &info, &platforms))
             }
             None => {
                 let settings = engine::settings(global)?;
@@ -68,6 +69,7 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     builds_running: 0,
                     containers_started: 0,
                     features: Vec::new(),
+                    platforms: Vec::new(),
                 };
                 Ok(render(
                     "embedded (no daemon answered; the engine runs in this process)",
@@ -85,8 +87,7 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-/// `platforms`: what this host builds, one way of running per line (none for a daemon,
-/// which does not report them yet).
+/// `platforms`: what the engine's host builds, one way of running per line.
 fn render(mode: &str, info: &InfoResponse, platforms: &[String]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Engine:           {mode}");
