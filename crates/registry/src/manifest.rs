@@ -106,7 +106,30 @@ impl Index {
     /// OCI spec orders it (`architecture`, `os`, `os.version`, `os.features`, `variant`), so
     /// the bytes, and with them the digest, match what BuildKit writes for the same entries.
     pub fn to_json(&self) -> Vec<u8> {
-        let doc = IndexDoc {
+        // Plain data of strings and numbers: serialising it cannot fail.
+        serde_json::to_vec(&self.doc()).unwrap_or_default()
+    }
+
+    /// The same document indented by two spaces, as Go's `json.MarshalIndent(v, "", "  ")`
+    /// writes it: `docker buildx imagetools create` stores its index so, and writing the
+    /// same bytes gives the same digest for the same sources. Go escapes `<`, `>`, `&`,
+    /// U+2028 and U+2029 inside strings; so does this (they occur only inside strings in
+    /// JSON, so replacing them everywhere is safe).
+    pub fn to_json_indented(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut serializer = serde_json::Serializer::with_formatter(
+            &mut out,
+            serde_json::ser::PrettyFormatter::with_indent(b"  "),
+        );
+        // As in `to_json`: plain data cannot fail to serialise.
+        if self.doc().serialize(&mut serializer).is_err() {
+            return Vec::new();
+        }
+        go_html_escape(&out)
+    }
+
+    fn doc(&self) -> IndexDoc<'_> {
+        IndexDoc {
             schema_version: 2,
             media_type: &self.media_type,
             manifests: self
@@ -127,15 +150,30 @@ impl Index {
                 })
                 .collect(),
             annotations: &self.annotations,
-        };
-        // Plain data of strings and numbers: serialising it cannot fail.
-        serde_json::to_vec(&doc).unwrap_or_default()
+        }
     }
 
     /// Whether `media_type` names an index (OCI) or a manifest list (Docker).
     pub fn is_index_media_type(media_type: &str) -> bool {
         is_index_type(media_type)
     }
+}
+
+/// Go's `encoding/json` HTML-safe escaping of serialised JSON text.
+fn go_html_escape(json: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(json);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out.into_bytes()
 }
 
 #[derive(Serialize)]
