@@ -432,6 +432,33 @@ mod tests {
             other => panic!("read back as {other:?}"),
         }
     }
+    #[test]
+    fn an_indented_index_is_what_go_marshal_indent_writes() {
+        let index = Index {
+            media_type: media_type::DOCKER_MANIFEST_LIST.to_owned(),
+            manifests: vec![Descriptor {
+                media_type: media_type::DOCKER_MANIFEST.to_owned(),
+                digest: Digest::of(b"m"),
+                size: 7,
+                platform: Some(Platform::new("linux", "arm", "v7")),
+                annotations: BTreeMap::from([("src".to_owned(), "a?b=1&c=<2>".to_owned())]),
+                urls: Vec::new(),
+            }],
+            annotations: BTreeMap::new(),
+        };
+        let want = format!(
+            "{{\n  \"schemaVersion\": 2,\n  \"mediaType\": \"{}\",\n  \"manifests\": [\n    {{\n      \"mediaType\": \"{}\",\n      \"digest\": \"{}\",\n      \"size\": 7,\n      \"annotations\": {{\n        \"src\": \"a?b=1\\u0026c=\\u003c2\\u003e\"\n      }},\n      \"platform\": {{\n        \"architecture\": \"arm\",\n        \"os\": \"linux\",\n        \"variant\": \"v7\"\n      }}\n    }}\n  ]\n}}",
+            media_type::DOCKER_MANIFEST_LIST,
+            media_type::DOCKER_MANIFEST,
+            Digest::of(b"m"),
+        );
+        assert_eq!(String::from_utf8(index.to_json_indented()).unwrap(), want);
+        match ManifestDocument::parse(&index.to_json_indented(), None).unwrap() {
+            ManifestDocument::Index(back) => assert_eq!(back, index),
+            other => panic!("read back as {other:?}"),
+        }
+    }
+
     use super::*;
 
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
