@@ -384,3 +384,70 @@ fn dry_run_prints_the_index_a_push_would_store_and_pushes_nothing() {
     let (stored, _) = raw(&target);
     assert_eq!(stored, shown);
 }
+
+#[test]
+fn a_bare_digest_and_a_descriptor_file_are_sources_of_the_one_repository_involved() {
+    let images = Images::build();
+    let reg = images.env.registry.addr().to_owned();
+    let arm64_digest = images.digest(&images.arm64);
+    let target = format!("{reg}/team/a:multi");
+
+    let out = images.hearth_ok(&[
+        "imagetools",
+        "create",
+        "--dry-run",
+        "-t",
+        &target,
+        &arm64_digest,
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        entries(&doc),
+        [(
+            "linux/arm64".to_owned(),
+            OCI_MANIFEST.to_owned(),
+            arm64_digest.clone()
+        )]
+    );
+
+    // A descriptor's platform and annotations replace what the image says.
+    let file = images.env.work.path().join("source.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"digest": "{arm64_digest}", "platform": {{"os": "linux", "architecture": "arm64", "variant": "v8"}}, "annotations": {{"note": "from a file"}}}}"#
+        ),
+    )
+    .unwrap();
+    images.hearth_ok(&[
+        "imagetools",
+        "create",
+        "-t",
+        &target,
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    let (_, index) = raw(&target);
+    let entry = &index["manifests"][0];
+    assert_eq!(entry["digest"], arm64_digest.as_str());
+    assert_eq!(entry["platform"]["variant"], "v8");
+    assert_eq!(entry["annotations"]["note"], "from a file");
+
+    // With two repositories involved, a bare digest has no home.
+    let out = images.hearth(&[
+        "imagetools",
+        "create",
+        "-t",
+        &format!("{reg}/team/c:1"),
+        &arm64_digest,
+        &images.amd64,
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "multiple repositories specified, cannot infer repository for \"{arm64_digest}\""
+        )),
+        "{stderr}"
+    );
+}
