@@ -36,7 +36,7 @@ enum Command {
     Du(commands::du_prune::DuArgs),
     /// Remove cached records by age, size and filter.
     Prune(commands::du_prune::PruneArgs),
-    /// Inspect images in a registry.
+    /// Inspect images in a registry and combine them into multi-platform images.
     #[command(subcommand)]
     Imagetools(ImagetoolsCommand),
     /// Log in to a registry (writes docker's credential file or helper).
@@ -50,8 +50,10 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ImagetoolsCommand {
-    /// Show a reference's manifest or index, its platforms and sizes.
+    /// Show a reference's manifest or index and its platforms.
     Inspect(commands::imagetools::InspectArgs),
+    /// Create a new image based on source images (an index of all their manifests).
+    Create(commands::imagetools::CreateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +75,9 @@ fn main() -> ExitCode {
         Command::Rmi(args) => commands::images::remove(&cli.global, &args),
         Command::Imagetools(ImagetoolsCommand::Inspect(args)) => {
             commands::imagetools::inspect(&cli.global, &args)
+        }
+        Command::Imagetools(ImagetoolsCommand::Create(args)) => {
+            commands::imagetools::create(&cli.global, &args)
         }
         Command::Du(args) => commands::du_prune::du(&cli.global, &args),
         Command::Prune(args) => commands::du_prune::prune(&cli.global, &args),

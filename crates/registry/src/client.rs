@@ -37,7 +37,7 @@ use crate::transport::{ReadError, Request, Transport, error_message, read_limite
 const MAX_CONFIG_SIZE: u64 = 64 << 20;
 /// Nested indexes are followed this deep (containerd follows them too; real images have
 /// one level).
-const MAX_INDEX_DEPTH: usize = 4;
+pub(crate) const MAX_INDEX_DEPTH: usize = 4;
 
 /// A registry client for pulling. Cheap to clone: clones share connections and the token
 /// cache. [`Client::with_credentials`] makes a client that shares the connections but

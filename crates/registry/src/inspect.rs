@@ -57,7 +57,7 @@ impl InspectedImage {
 impl Client {
     /// The normalised name, repository and verified top document (manifest or index) of
     /// `reference`.
-    async fn top_document(
+    pub(crate) async fn top_document(
         &self,
         reference: &str,
     ) -> Result<(String, Repository, Fetched), RegistryError> {

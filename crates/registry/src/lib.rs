@@ -20,13 +20,15 @@
 //! fallback with an error that lists every endpoint, credentials that never reach a
 //! message — sit in exactly the places a wrapper would hide, and the Distribution API a
 //! client needs is small. `endpoint` (which hosts), `transport` (HTTP, retries, TLS) and
-//! `auth` (challenges, tokens) know nothing about images; `client` holds the pull logic
-//! and `push` the push logic.
+//! `auth` (challenges, tokens) know nothing about images; `client` holds the pull logic,
+//! `push` the push logic and `copy` moves images between repositories (`imagetools
+//! create`).
 
 mod auth;
 mod blob;
 mod client;
 mod config;
+mod copy;
 mod credentials;
 mod endpoint;
 mod error;
@@ -41,6 +43,7 @@ mod transport;
 pub use auth::TOKEN_DEADLINE;
 pub use client::{Client, ClientOptions, ResolvedImage};
 pub use config::{HostConfig, RegistryConfig};
+pub use copy::{Copied, SourceContent, SourceManifest};
 pub use credentials::{
     CredentialError, CredentialSource, Credentials, CredentialsFuture, NoCredentials,
     StaticCredentials,

@@ -101,12 +101,37 @@ pub struct Index {
 }
 
 impl Index {
-    /// The index document as written to a registry or an image layout: Go's field order
-    /// (`schemaVersion`, `mediaType`, `manifests`, `annotations`), and each platform as the
-    /// OCI spec orders it (`architecture`, `os`, `os.version`, `os.features`, `variant`), so
-    /// the bytes, and with them the digest, match what BuildKit writes for the same entries.
+    /// The index document as a build's outputs write it: Go's field order (`schemaVersion`,
+    /// `mediaType`, `manifests`, `annotations`), each platform as the OCI spec orders it
+    /// (`architecture`, `os`, `os.version`, `os.features`, `variant`), compact like hearth's
+    /// manifests. (BuildKit's exporter indents its manifests and indexes, so neither digest
+    /// matches BuildKit's; `imagetools create` writes [`Index::to_json_indented`] as buildx
+    /// does.)
     pub fn to_json(&self) -> Vec<u8> {
-        let doc = IndexDoc {
+        // Plain data of strings and numbers: serialising it cannot fail.
+        serde_json::to_vec(&self.doc()).unwrap_or_default()
+    }
+
+    /// The same document indented by two spaces, as Go's `json.MarshalIndent(v, "", "  ")`
+    /// writes it: `docker buildx imagetools create` stores its index so, and writing the
+    /// same bytes gives the same digest for the same sources. Go escapes `<`, `>`, `&`,
+    /// U+2028 and U+2029 inside strings; so does this (they occur only inside strings in
+    /// JSON, so replacing them everywhere is safe).
+    pub fn to_json_indented(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut serializer = serde_json::Serializer::with_formatter(
+            &mut out,
+            serde_json::ser::PrettyFormatter::with_indent(b"  "),
+        );
+        // As in `to_json`: plain data cannot fail to serialise.
+        if self.doc().serialize(&mut serializer).is_err() {
+            return Vec::new();
+        }
+        go_html_escape(&out)
+    }
+
+    fn doc(&self) -> IndexDoc<'_> {
+        IndexDoc {
             schema_version: 2,
             media_type: &self.media_type,
             manifests: self
@@ -127,15 +152,30 @@ impl Index {
                 })
                 .collect(),
             annotations: &self.annotations,
-        };
-        // Plain data of strings and numbers: serialising it cannot fail.
-        serde_json::to_vec(&doc).unwrap_or_default()
+        }
     }
 
     /// Whether `media_type` names an index (OCI) or a manifest list (Docker).
     pub fn is_index_media_type(media_type: &str) -> bool {
         is_index_type(media_type)
     }
+}
+
+/// Go's `encoding/json` HTML-safe escaping of serialised JSON text.
+fn go_html_escape(json: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(json);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out.into_bytes()
 }
 
 #[derive(Serialize)]
@@ -394,6 +434,33 @@ mod tests {
             other => panic!("read back as {other:?}"),
         }
     }
+    #[test]
+    fn an_indented_index_is_what_go_marshal_indent_writes() {
+        let index = Index {
+            media_type: media_type::DOCKER_MANIFEST_LIST.to_owned(),
+            manifests: vec![Descriptor {
+                media_type: media_type::DOCKER_MANIFEST.to_owned(),
+                digest: Digest::of(b"m"),
+                size: 7,
+                platform: Some(Platform::new("linux", "arm", "v7")),
+                annotations: BTreeMap::from([("src".to_owned(), "a?b=1&c=<2>".to_owned())]),
+                urls: Vec::new(),
+            }],
+            annotations: BTreeMap::new(),
+        };
+        let want = format!(
+            "{{\n  \"schemaVersion\": 2,\n  \"mediaType\": \"{}\",\n  \"manifests\": [\n    {{\n      \"mediaType\": \"{}\",\n      \"digest\": \"{}\",\n      \"size\": 7,\n      \"annotations\": {{\n        \"src\": \"a?b=1\\u0026c=\\u003c2\\u003e\"\n      }},\n      \"platform\": {{\n        \"architecture\": \"arm\",\n        \"os\": \"linux\",\n        \"variant\": \"v7\"\n      }}\n    }}\n  ]\n}}",
+            media_type::DOCKER_MANIFEST_LIST,
+            media_type::DOCKER_MANIFEST,
+            Digest::of(b"m"),
+        );
+        assert_eq!(String::from_utf8(index.to_json_indented()).unwrap(), want);
+        match ManifestDocument::parse(&index.to_json_indented(), None).unwrap() {
+            ManifestDocument::Index(back) => assert_eq!(back, index),
+            other => panic!("read back as {other:?}"),
+        }
+    }
+
     use super::*;
 
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";

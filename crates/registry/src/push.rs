@@ -7,7 +7,9 @@
 //! them (`OCI-Chunk-Min-Length`, or a 413 on the monolithic `PUT`) or the caller does.
 //! Blobs go up concurrently, bounded. A transient failure (5xx, 429, a dropped or refused
 //! connection) restarts that blob's upload with exponential backoff; an upload session
-//! cannot be resumed portably, so the whole blob is sent again.
+//! cannot be resumed portably, so the whole blob is sent again. A blob whose bytes are in
+//! another repository (`BlobSource::Repository`, for copies between registries) is
+//! downloaded into a temporary file only when an upload needs it.
 //!
 //! The manifest is pushed only after every blob is confirmed, so a failed push never
 //! leaves a tag pointing at missing content (the registry would refuse the manifest
@@ -43,6 +45,11 @@ pub enum BlobSource {
     Bytes(Bytes),
     /// A file holding exactly the blob (a content store's blob file).
     File(PathBuf),
+    /// Another repository (`registry/path`, any registry) that holds the blob. Used only
+    /// if the target lacks it and cannot mount it: then it is streamed, verified, into a
+    /// temporary file (`$TMPDIR`) and uploaded from there, so at most one blob per
+    /// concurrent upload is on disk and none is held in memory.
+    Repository(String),
 }
 
 /// One blob of an image to push.
@@ -162,6 +169,12 @@ struct Session {
     url: reqwest::Url,
     /// `OCI-Chunk-Min-Length`, when the registry requires chunks of at least this size.
     chunk_min: Option<u64>,
+}
+
+/// A blob of another repository downloaded for upload; the file goes when this is dropped.
+struct Staged {
+    blob: PushBlob,
+    _file: tempfile::TempPath,
 }
 
 /// Whether a failed blob attempt is worth repeating.
@@ -377,6 +390,14 @@ impl Client {
                 Err(opened) => session = Some(opened),
             }
         }
+        let staged;
+        let blob = match &blob.source {
+            BlobSource::Repository(from) => {
+                staged = self.stage(from, &blob.descriptor).await?;
+                &staged.blob
+            }
+            BlobSource::Bytes(_) | BlobSource::File(_) => blob,
+        };
         let session = match session {
             Some(session) => session,
             None => self.start_upload(repo, endpoint).await?,
@@ -407,6 +428,34 @@ impl Client {
             }
         }
         Ok(BlobOutcome::Uploaded)
+    }
+
+    /// Streams `descriptor` from `repository` (verified by digest and size) into a
+    /// temporary file, for an upload that needs the bytes.
+    async fn stage(
+        &self,
+        repository: &str,
+        descriptor: &Descriptor,
+    ) -> Result<Staged, RegistryError> {
+        let sink_error = |source| RegistryError::Sink {
+            digest: descriptor.digest,
+            source,
+        };
+        let (file, path) = tempfile::Builder::new()
+            .prefix("hearth-blob-")
+            .tempfile()
+            .map_err(sink_error)?
+            .into_parts();
+        let mut sink = tokio::fs::File::from_std(file);
+        self.fetch_blob(repository, descriptor, &mut sink).await?;
+        Ok(Staged {
+            blob: PushBlob {
+                descriptor: descriptor.clone(),
+                source: BlobSource::File(path.to_path_buf()),
+                mount_from: Vec::new(),
+            },
+            _file: path,
+        })
     }
 
     /// A repository path on the same registry that may hold the blob, the caller's hints
@@ -488,7 +537,7 @@ impl Client {
             url: Some(url),
             query: vec![("digest", blob.descriptor.digest.to_string())],
             headers: octet_stream(),
-            body: Some(body_of(blob, 0, blob.descriptor.size)),
+            body: Some(body_of(blob, 0, blob.descriptor.size)?),
             ..Request::get(endpoint, String::new(), push_scope(&repo.path, None))
         };
         let response = self.send(&request).await?;
@@ -521,7 +570,7 @@ impl Client {
                 method: Method::PATCH,
                 url: Some(url.clone()),
                 headers,
-                body: Some(body_of(blob, offset, len)),
+                body: Some(body_of(blob, offset, len)?),
                 ..Request::get(endpoint, String::new(), push_scope(&repo.path, None))
             };
             let response = self.send(&request).await?;
@@ -582,7 +631,7 @@ impl Client {
 }
 
 /// The token scope of a push to `path`, plus read access to `from` for a mount.
-fn push_scope(path: &str, from: Option<&str>) -> String {
+pub(crate) fn push_scope(path: &str, from: Option<&str>) -> String {
     match from {
         Some(from) => format!("repository:{path}:pull,push repository:{from}:pull"),
         None => format!("repository:{path}:pull,push"),
@@ -593,7 +642,7 @@ fn octet_stream() -> Vec<(HeaderName, String)> {
     vec![(CONTENT_TYPE, "application/octet-stream".to_owned())]
 }
 
-fn body_of(blob: &PushBlob, offset: u64, len: u64) -> RequestBody {
+fn body_of(blob: &PushBlob, offset: u64, len: u64) -> Result<RequestBody, RegistryError> {
     match &blob.source {
         BlobSource::Bytes(bytes) => {
             let start = usize::try_from(offset)
@@ -602,13 +651,19 @@ fn body_of(blob: &PushBlob, offset: u64, len: u64) -> RequestBody {
             let end = usize::try_from(offset + len)
                 .unwrap_or(usize::MAX)
                 .min(bytes.len());
-            RequestBody::Bytes(bytes.slice(start..end))
+            Ok(RequestBody::Bytes(bytes.slice(start..end)))
         }
-        BlobSource::File(path) => RequestBody::File {
+        BlobSource::File(path) => Ok(RequestBody::File {
             path: path.clone(),
             offset,
             len,
-        },
+        }),
+        // `push_blob_once` stages these into a file before any upload; reaching here
+        // would be a bug in this module, reported rather than sending wrong bytes.
+        BlobSource::Repository(from) => Err(RegistryError::Unsupported {
+            reference: format!("{from}@{}", blob.descriptor.digest),
+            detail: "a blob from another repository was not staged before its upload".to_owned(),
+        }),
     }
 }
 
@@ -668,11 +723,11 @@ mod tests {
             source: BlobSource::Bytes(Bytes::from_static(b"0123456789")),
             mount_from: Vec::new(),
         };
-        let RequestBody::Bytes(part) = body_of(&blob, 4, 4) else {
+        let RequestBody::Bytes(part) = body_of(&blob, 4, 4).unwrap() else {
             panic!("expected bytes");
         };
         assert_eq!(&part[..], b"4567");
-        let RequestBody::Bytes(tail) = body_of(&blob, 8, 4) else {
+        let RequestBody::Bytes(tail) = body_of(&blob, 8, 4).unwrap() else {
             panic!("expected bytes");
         };
         assert_eq!(&tail[..], b"89");
