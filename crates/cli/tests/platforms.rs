@@ -149,3 +149,47 @@ fn loading_several_platforms_into_docker_is_refused_with_the_alternatives() {
         "{text}"
     );
 }
+
+#[test]
+fn a_stored_index_pushes_whole_and_imagetools_lists_every_platform() {
+    let env = Env::new();
+    let ctx = env.dir("ctx", &[("Dockerfile", CROSS)]);
+    let name = format!("{}/team/multi:1", env.registry.addr());
+    let root = env.work.path().join("root");
+    env.hearth_ok(
+        &root,
+        &[
+            "build",
+            "--platform=linux/amd64,linux/arm64",
+            "-t",
+            &name,
+            ctx.to_str().unwrap(),
+        ],
+    );
+    // `hearth push` of the stored index: each platform's manifest, then the index.
+    env.hearth_ok(&root, &["push", &name]);
+    let copied = env.work.path().join("copied");
+    let status = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet", "--all", "--src-tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .arg(format!("oci:{}:latest", copied.display()))
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "skopeo copies every platform hearth pushed"
+    );
+    let out = env.hearth_ok(&root, &["imagetools", "inspect", &name]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("application/vnd.docker.distribution.manifest.list.v2+json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("linux/amd64") && text.contains("linux/arm64"),
+        "{text}"
+    );
+    // `--raw` is the stored bytes: skopeo reads the same index.
+    let raw = env.hearth_ok(&root, &["imagetools", "inspect", "--raw", &name]);
+    assert_eq!(raw.stdout, hearth_testkit::inspect_raw(&name).unwrap());
+}
