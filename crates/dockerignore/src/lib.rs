@@ -36,6 +36,7 @@ mod prune;
 mod re2;
 mod resolve;
 mod translate;
+pub mod walk;
 
 pub use error::Error;
 pub use ignorefile::read_ignore_file;

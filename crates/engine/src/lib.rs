@@ -6,10 +6,10 @@
 //! directly (embedded mode); the daemon will drive the same type.
 
 pub mod cache;
-mod client_output;
 mod distribution;
 mod error;
 pub mod gc;
+mod images;
 mod remote;
 mod resolver;
 mod settings;
@@ -20,19 +20,19 @@ use hearth_exporter::{OutputContext, PlatformResult};
 use hearth_registry::{Client, CredentialSource, RegistryConfig};
 use hearth_solver::{EngineStep, EventSender, SolveOptions, Solver};
 use hearth_store::{OnWait, Store, StoreOptions};
-use hearth_worker::{BuildWorker, Host, HostOptions, LocalContext, Ref, SecretSource, Session};
+use hearth_worker::{BuildWorker, Host, HostOptions, LocalContext, Ref, Session};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-pub use client_output::ClientOutput;
 pub use distribution::PullReport;
 pub use error::{DockerfileFailure, EngineError, StepFailure};
 pub use hearth_exporter::{Export, ExportKind, ImageFormat, ImageIndex};
 pub use hearth_exporter::{OutputStream, OutputStreams};
-pub use hearth_worker::DownloadLimits;
+pub use hearth_store::{ImageRecord, PlatformImageRecord, VerifyReport, unix_now};
 pub use hearth_worker::snapshot::SnapshotterKind as SnapshotterChoice;
+pub use hearth_worker::{DownloadLimits, SecretSource};
 pub use remote::RemoteClient;
 pub use settings::{DEFAULT_ROOT, options_from_config, program_found, registry_config};
 

@@ -15,6 +15,7 @@
 //! or a daemon's client ([`OutputStreams`]).
 
 mod assemble;
+pub mod cache_layout;
 mod check;
 mod docker_api;
 mod error;

@@ -17,6 +17,9 @@ pub enum Error {
     /// A file operation failed.
     #[error(transparent)]
     FileOp(#[from] hearth_fileops::FileOpError),
+    /// Walking a build context failed (an invalid `.dockerignore`, an unreadable entry).
+    #[error(transparent)]
+    Context(#[from] hearth_dockerignore::walk::WalkError),
     /// The container runtime failed.
     #[error(transparent)]
     Run(#[from] hearth_executor::runc::RunError),

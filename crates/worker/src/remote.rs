@@ -20,9 +20,9 @@ use hearth_core::Digest;
 use hearth_graph::op::LocalSource;
 use hearth_solver::Job;
 
-use crate::context::{
-    ContextFilter, ContextView, Decision, Seen, SkippedParents, SyncStats, SyncedCopy,
-};
+use hearth_dockerignore::walk::{ContextFilter, Decision, SkippedParents};
+
+use crate::context::{ContextView, Seen, SyncStats, SyncedCopy};
 use crate::copywriter::{self, CopyWriter};
 use crate::{Error, Host, Ref};
 

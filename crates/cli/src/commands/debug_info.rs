@@ -43,9 +43,9 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 let config = std::fs::read_to_string(&config_file).unwrap_or_default();
                 let runtime_path = settings.options.runtime.display().to_string();
                 let max_parallelism = settings.options.max_parallelism;
-                let engine = engine::open(settings).await?;
-                let store = engine.store().clone();
-                let usage = tokio::task::spawn_blocking(move || store.disk_usage())
+                let engine = std::sync::Arc::new(engine::open(settings).await?);
+                let measured = std::sync::Arc::clone(&engine);
+                let storage_bytes = tokio::task::spawn_blocking(move || measured.disk_usage())
                     .await
                     .context("measuring the store")??;
                 let snapshotter = engine.host().snapshotter().name();
@@ -53,7 +53,7 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 let info = InfoResponse {
                     version: env!("CARGO_PKG_VERSION").to_owned(),
                     api_version: hearth_api::API_VERSION,
-                    root: engine.store().root().display().to_string(),
+                    root: engine.root().display().to_string(),
                     runtime: runtime_path.clone(),
                     snapshotter: snapshotter.to_owned(),
                     max_parallelism: u32::try_from(max_parallelism).unwrap_or(u32::MAX),
@@ -63,7 +63,7 @@ pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                         config_file.display().to_string()
                     },
                     config,
-                    storage_bytes: usage.total(),
+                    storage_bytes,
                     overlay_works: snapshotter == "overlayfs",
                     runtime_works: hearth_engine::program_found(&runtime_path),
                     builds_running: 0,

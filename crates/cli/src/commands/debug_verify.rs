@@ -11,9 +11,9 @@ use super::images::open_store;
 
 pub(crate) fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let (runtime, engine) = open_store(global)?;
-    let store = engine.store().clone();
+    let engine = std::sync::Arc::new(engine);
     let report = runtime
-        .block_on(async move { tokio::task::spawn_blocking(move || store.verify()).await })
+        .block_on(async move { tokio::task::spawn_blocking(move || engine.verify()).await })
         .context("verifying the store")??;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(

@@ -125,7 +125,7 @@ pub(crate) fn du(global: &GlobalArgs, args: &DuArgs) -> anyhow::Result<ExitCode>
         .into_iter()
         .filter(|r| hearth_engine::gc::matches(r, &args.filters))
         .collect();
-    let text = render_du(&records, metadata, args.verbose, hearth_store::unix_now());
+    let text = render_du(&records, metadata, args.verbose, hearth_engine::unix_now());
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,8 +4,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use hearth_store::tables::Images;
-use hearth_store::{ImageRecord, unix_now};
+use hearth_engine::{ImageRecord, unix_now};
 
 use super::engine::{self, GlobalArgs};
 
@@ -90,7 +89,7 @@ fn ago(created: u64) -> String {
 
 pub(crate) fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
     let (_runtime, engine) = open_store(global)?;
-    let mut images: Vec<ImageRecord> = engine.store().read()?.list::<Images>()?;
+    let mut images: Vec<ImageRecord> = engine.images()?;
     images.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
     let mut out = String::new();
     // The id of an image of several platforms is its index's digest, as docker's
@@ -168,18 +167,21 @@ pub(crate) fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitC
 
 pub(crate) fn remove(global: &GlobalArgs, args: &RemoveArgs) -> anyhow::Result<ExitCode> {
     let (_runtime, engine) = open_store(global)?;
-    let mut txn = engine.store().write()?;
+    let normalized = args
+        .names
+        .iter()
+        .map(|name| super::build::normalize_name(name))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let found = engine.untag(&normalized)?;
     let mut missing = Vec::new();
     let mut removed = Vec::new();
-    for name in &args.names {
-        let normalized = super::build::normalize_name(name)?;
-        if txn.delete::<Images>(&normalized)? {
+    for (name, existed) in args.names.iter().zip(found) {
+        if existed {
             removed.push(name.clone());
         } else {
             missing.push(name.clone());
         }
     }
-    txn.commit()?;
     let mut stdout = std::io::stdout().lock();
     for name in &removed {
         writeln!(stdout, "Untagged: {name}")?;

@@ -18,10 +18,10 @@ pub use spec::{
     CacheExport, CacheImport, CacheMode, CacheSource, CacheTarget, parse_cache_export,
     parse_cache_import,
 };
-pub(crate) use write::{CLIENT_ENTRY_NAME, merge_index, to_client, to_dir, to_registry};
+pub(crate) use write::{to_client, to_dir, to_registry};
 
 /// The OCI annotation naming a manifest's tag in an `index.json`.
-const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+use hearth_exporter::cache_layout::REF_NAME_ANNOTATION;
 
 use hearth_registry::Client;
 use hearth_solver::{Event, EventSender};

@@ -172,7 +172,8 @@ pub(crate) async fn to_dir(
     write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
         .map_err(|e| io_err("writing", &layout, e))?;
     let entry = index_entry(&manifest, tag);
-    merge_index(dir, &entry, tag).map_err(|e| io_err("writing", &dir.join("index.json"), e))?;
+    hearth_exporter::cache_layout::merge_index(dir, &entry, tag)
+        .map_err(|e| io_err("writing", &dir.join("index.json"), e))?;
     status(format!(
         "wrote {written} new of {} layer blobs to {}",
         artifact.layers.len(),
@@ -187,36 +188,13 @@ fn index_entry(manifest: &[u8], tag: &str) -> serde_json::Value {
         "mediaType": MediaTypes::Oci.manifest(),
         "digest": Digest::of(manifest).to_string(),
         "size": manifest.len(),
-        "annotations": { super::REF_NAME_ANNOTATION: tag },
+        "annotations": { hearth_exporter::cache_layout::REF_NAME_ANNOTATION: tag },
     })
 }
 
-/// Puts `entry` into `dir/index.json` in place of any manifest tagged `tag`, keeping the
-/// other tags; the file is replaced atomically.
-pub(crate) fn merge_index(dir: &Path, entry: &serde_json::Value, tag: &str) -> io::Result<()> {
-    let index_path = dir.join("index.json");
-    let mut manifests: Vec<serde_json::Value> = fs::read(&index_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["manifests"].as_array().cloned())
-        .unwrap_or_default();
-    manifests.retain(|m| m["annotations"][super::REF_NAME_ANNOTATION].as_str() != Some(tag));
-    manifests.push(entry.clone());
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MediaTypes::Oci.index(),
-        "manifests": manifests,
-    });
-    write_atomic(&index_path, &serde_json::to_vec(&index).unwrap_or_default())
-}
-
-/// Name, inside the tarball streamed to a daemon's client, of the `index.json` entry the
-/// client merges into its directory's index once every blob is in place.
-pub(crate) const CLIENT_ENTRY_NAME: &str = "hearth-cache-entry.json";
-
 /// Streams the cache to a daemon's client as a tarball of the layout's new files: blobs
 /// the client's directory lacks, the config and manifest, `oci-layout`, and the index
-/// entry (see [`CLIENT_ENTRY_NAME`]).
+/// entry (see `hearth_exporter::cache_layout::CLIENT_ENTRY_NAME`).
 pub(crate) async fn to_client(
     host: &Host,
     registry: &Client,
@@ -274,7 +252,11 @@ pub(crate) async fn to_client(
         header.set_size(entry.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        tar.append_data(&mut header, CLIENT_ENTRY_NAME, entry.as_slice())?;
+        tar.append_data(
+            &mut header,
+            hearth_exporter::cache_layout::CLIENT_ENTRY_NAME,
+            entry.as_slice(),
+        )?;
         let stream = tar.into_inner()?;
         stream.finish()
     })

@@ -1,7 +1,5 @@
 //! `hearth build`: builds a Dockerfile with the engine running in this process.
 
-mod listing;
-
 mod remote;
 
 pub(crate) use remote::daemon;

@@ -20,19 +20,19 @@ use hearth_api::v1::{
     InfoRequest, InfoResponse, SecretValue,
 };
 use hearth_auth::DockerConfigCredentials;
+use hearth_client::{ClientOutput, listing};
 use hearth_core::Digest;
 use hearth_engine::cache::{CacheSource, CacheTarget};
-use hearth_engine::{ClientOutput, DockerfileSource};
+use hearth_engine::{DockerfileSource, SecretSource};
 use hearth_exporter::ExportKind;
 use hearth_progress::Mode;
 use hearth_registry::Credentials;
 use hearth_solver::Event;
-use hearth_worker::SecretSource;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
-use super::{Args, ImageSummary, Prepared, listing, report};
+use super::{Args, ImageSummary, Prepared, report};
 use crate::commands::engine::GlobalArgs;
 
 /// Bytes per file chunk sent to the daemon.

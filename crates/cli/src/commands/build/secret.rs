@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use hearth_worker::SecretSource;
+use hearth_engine::SecretSource;
 
 /// Parses `id=X,src=FILE`, `id=X,env=VAR`, `id=X,type=env[,env=VAR]` or `id=X` (an
 /// environment variable or file named like the id, as buildx does).

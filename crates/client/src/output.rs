@@ -7,9 +7,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use hearth_exporter::cache_layout::{CLIENT_ENTRY_NAME, merge_index};
 use hearth_exporter::{ExportKind, Sink};
 
-use crate::EngineError;
+use crate::ClientError;
 
 /// Where one streamed output goes on the client.
 pub struct ClientOutput {
@@ -34,13 +35,13 @@ enum Target {
     },
 }
 
-fn spool_beside(dest: &Path) -> Result<(fs::File, PathBuf), EngineError> {
+fn spool_beside(dest: &Path) -> Result<(fs::File, PathBuf), ClientError> {
     let parent = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent)
-        .map_err(|e| EngineError::Input(format!("creating {}: {e}", parent.display())))?;
+        .map_err(|e| ClientError::Output(format!("creating {}: {e}", parent.display())))?;
     let spool_path = parent.join(format!(
         ".{}.hearth-partial-{}.tar",
         dest.file_name()
@@ -49,14 +50,14 @@ fn spool_beside(dest: &Path) -> Result<(fs::File, PathBuf), EngineError> {
         std::process::id()
     ));
     let spool = fs::File::create(&spool_path)
-        .map_err(|e| EngineError::Input(format!("creating {}: {e}", spool_path.display())))?;
+        .map_err(|e| ClientError::Output(format!("creating {}: {e}", spool_path.display())))?;
     Ok((spool, spool_path))
 }
 
 impl ClientOutput {
     /// Prepares the destination of an export of `kind`. Must be used from a blocking
     /// context (loading into Docker blocks on its API).
-    pub fn open(kind: &ExportKind) -> Result<Self, EngineError> {
+    pub fn open(kind: &ExportKind) -> Result<Self, ClientError> {
         let target = match kind {
             ExportKind::DockerArchive { dest }
             | ExportKind::OciArchive { dest }
@@ -71,7 +72,7 @@ impl ClientOutput {
                 }
             }
             ExportKind::Store => {
-                return Err(EngineError::Internal(
+                return Err(ClientError::Internal(
                     "the store output is not streamed".into(),
                 ));
             }
@@ -82,7 +83,7 @@ impl ClientOutput {
     }
 
     /// Prepares a `--cache-to type=local,dest=DIR,tag=TAG` directory the daemon streams.
-    pub fn open_cache_dir(dest: &Path, tag: &str) -> Result<Self, EngineError> {
+    pub fn open_cache_dir(dest: &Path, tag: &str) -> Result<Self, ClientError> {
         let (spool, spool_path) = spool_beside(dest)?;
         Ok(Self {
             target: Some(Target::CacheDir {
@@ -95,11 +96,11 @@ impl ClientOutput {
     }
 
     /// Completes the output; returns what the destination said (Docker's `Loaded image`).
-    pub fn finish(mut self) -> Result<Vec<String>, EngineError> {
+    pub fn finish(mut self) -> Result<Vec<String>, ClientError> {
         let target = self
             .target
             .take()
-            .ok_or_else(|| EngineError::Internal("output finished twice".into()))?;
+            .ok_or_else(|| ClientError::Internal("output finished twice".into()))?;
         match target {
             Target::Sink(sink) => Ok(sink.finish_with_report()?),
             Target::Extract {
@@ -122,15 +123,14 @@ impl ClientOutput {
                 let outcome = extract_cache(&spool_path, &dest);
                 let _ = fs::remove_file(&spool_path);
                 outcome?;
-                let entry_path = dest.join(crate::cache::CLIENT_ENTRY_NAME);
+                let entry_path = dest.join(CLIENT_ENTRY_NAME);
                 let failed = |e: String| {
-                    EngineError::Input(format!("writing the cache to {}: {e}", dest.display()))
+                    ClientError::Output(format!("writing the cache to {}: {e}", dest.display()))
                 };
                 let entry: serde_json::Value = fs::read(&entry_path)
                     .map_err(|e| failed(e.to_string()))
                     .and_then(|b| serde_json::from_slice(&b).map_err(|e| failed(e.to_string())))?;
-                crate::cache::merge_index(&dest, &entry, &tag)
-                    .map_err(|e| failed(e.to_string()))?;
+                merge_index(&dest, &entry, &tag).map_err(|e| failed(e.to_string()))?;
                 let _ = fs::remove_file(&entry_path);
                 Ok(Vec::new())
             }
@@ -140,20 +140,20 @@ impl ClientOutput {
 
 /// Extracts a directory output through the exporter's writer, which replaces what an
 /// earlier output left (links included) instead of writing through it.
-fn extract(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
+fn extract(tarball: &Path, dest: &Path) -> Result<(), ClientError> {
     let file = fs::File::open(tarball)
-        .map_err(|e| EngineError::Input(format!("extracting into {}: {e}", dest.display())))?;
+        .map_err(|e| ClientError::Output(format!("extracting into {}: {e}", dest.display())))?;
     hearth_exporter::filesystem::extract_tar(io::BufReader::new(file), dest)
         .map(drop)
-        .map_err(|e| EngineError::Input(format!("extracting into {}: {e}", dest.display())))
+        .map_err(|e| ClientError::Output(format!("extracting into {}: {e}", dest.display())))
 }
 
 /// Extracts a streamed cache layout: only `oci-layout`, the index entry and
 /// `blobs/sha256/<hex>` files whose content matches their name, each written under a
 /// temporary name and renamed, so a directory never holds a partial or wrong blob.
-fn extract_cache(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
+fn extract_cache(tarball: &Path, dest: &Path) -> Result<(), ClientError> {
     let failed =
-        |e: String| EngineError::Input(format!("writing the cache to {}: {e}", dest.display()));
+        |e: String| ClientError::Output(format!("writing the cache to {}: {e}", dest.display()));
     fs::create_dir_all(dest.join("blobs").join("sha256")).map_err(|e| failed(e.to_string()))?;
     let file = fs::File::open(tarball).map_err(|e| failed(e.to_string()))?;
     let mut archive = tar::Archive::new(io::BufReader::new(file));
@@ -170,7 +170,7 @@ fn extract_cache(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
                     .parse()
                     .map_err(|_| failed(format!("unexpected entry {name:?} from the daemon")))?,
             ),
-            None if name == "oci-layout" || name == crate::cache::CLIENT_ENTRY_NAME => None,
+            None if name == "oci-layout" || name == CLIENT_ENTRY_NAME => None,
             None => return Err(failed(format!("unexpected entry {name:?} from the daemon"))),
         };
         let target = dest.join(&name);

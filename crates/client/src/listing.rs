@@ -9,21 +9,22 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use hearth_api::v1::ContextEntry;
 use hearth_core::Digest;
-use hearth_worker::context::{ContextFilter, walk_filtered};
+use hearth_dockerignore::walk::{ContextFilter, walk_filtered};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
+use crate::ClientError;
+
 /// A listed context.
-pub(crate) struct Listing {
+pub struct Listing {
     /// The entries, in walk order.
-    pub(crate) entries: Vec<ContextEntry>,
+    pub entries: Vec<ContextEntry>,
     /// Where each digest's content is, for the daemon's requests.
-    pub(crate) files: HashMap<Digest, PathBuf>,
+    pub files: HashMap<Digest, PathBuf>,
     /// Files hashed this time (not found unchanged in the cache).
-    pub(crate) hashed: usize,
+    pub hashed: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +38,7 @@ struct Stat {
 
 /// A stable name for `context` on this machine, shared by the cache file and the
 /// daemon's copy.
-pub(crate) fn context_id(context: &Path) -> String {
+pub fn context_id(context: &Path) -> String {
     let host = fs::read_to_string("/etc/machine-id")
         .or_else(|_| fs::read_to_string("/proc/sys/kernel/hostname"))
         .unwrap_or_default();
@@ -47,7 +48,7 @@ pub(crate) fn context_id(context: &Path) -> String {
 }
 
 /// Where the stat cache of context `id` lives.
-pub(crate) fn cache_file(id: &str) -> PathBuf {
+pub fn cache_file(id: &str) -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
@@ -72,13 +73,12 @@ fn hash(path: &Path) -> io::Result<Digest> {
 
 /// Lists `context` with `excludes` applied, using and refreshing the stat cache at
 /// `cache`.
-pub(crate) fn scan(context: &Path, excludes: &[String], cache: &Path) -> anyhow::Result<Listing> {
+pub fn scan(context: &Path, excludes: &[String], cache: &Path) -> Result<Listing, ClientError> {
     let previous: BTreeMap<String, Stat> = fs::read(cache)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let mut filter = ContextFilter::new(excludes, &[])
-        .with_context(|| format!("reading the .dockerignore of {}", context.display()))?;
+    let mut filter = ContextFilter::new(excludes, &[])?;
     let mut next = BTreeMap::new();
     let mut entries = Vec::new();
     let mut files = HashMap::new();
@@ -86,7 +86,7 @@ pub(crate) fn scan(context: &Path, excludes: &[String], cache: &Path) -> anyhow:
     walk_filtered(
         context,
         &mut filter,
-        |rel, path, meta| -> anyhow::Result<()> {
+        |rel, path, meta| -> Result<(), ClientError> {
             let mut listed = ContextEntry {
                 path: rel.to_owned(),
                 mode: meta.mode(),
@@ -97,7 +97,11 @@ pub(crate) fn scan(context: &Path, excludes: &[String], cache: &Path) -> anyhow:
             };
             if meta.file_type().is_symlink() {
                 listed.link_target = fs::read_link(path)
-                    .with_context(|| format!("reading {}", path.display()))?
+                    .map_err(|source| ClientError::Io {
+                        what: "reading",
+                        path: path.to_path_buf(),
+                        source,
+                    })?
                     .to_string_lossy()
                     .into_owned();
             } else if meta.is_file() {
@@ -120,7 +124,11 @@ pub(crate) fn scan(context: &Path, excludes: &[String], cache: &Path) -> anyhow:
                     }
                     _ => {
                         hashed += 1;
-                        hash(path).with_context(|| format!("reading {}", path.display()))?
+                        hash(path).map_err(|source| ClientError::Io {
+                            what: "reading",
+                            path: path.to_path_buf(),
+                            source,
+                        })?
                     }
                 };
                 listed.digest = digest.to_string();
