@@ -25,6 +25,9 @@ pub enum ClientError {
     /// Writing an output through the exporter failed.
     #[error(transparent)]
     Export(#[from] hearth_exporter::ExportError),
+    /// The daemon cannot be reached or does not speak this client's API.
+    #[error("{0}")]
+    Daemon(String),
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),

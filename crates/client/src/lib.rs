@@ -6,8 +6,10 @@
 //! does not know; [`output`] completes the outputs a daemon streams back (files that appear
 //! only complete, directories extracted without following links, `docker load`, cache
 //! directories verified blob by blob). The CLI links this crate and the engine (for
-//! embedded builds); neither this crate nor the CLI reaches into the store or the worker.
+//! embedded builds); [`daemon`] finds hearthd and checks it speaks this client's API.
+//! Neither this crate nor the CLI reaches into the store or the worker.
 
+pub mod daemon;
 mod error;
 pub mod listing;
 pub mod output;

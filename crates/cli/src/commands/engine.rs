@@ -34,7 +34,7 @@ pub(crate) struct GlobalArgs {
 }
 
 /// Where hearthd listens unless told otherwise.
-pub(crate) const DEFAULT_SOCKET: &str = "/run/hearth/hearthd.sock";
+pub(crate) use hearth_client::daemon::DEFAULT_SOCKET;
 
 impl GlobalArgs {
     /// The TLS files for a tcp:// daemon, when all three are given.

@@ -7,19 +7,16 @@
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use hearth_api::v1::build_client_message::Message as ClientMessage;
 use hearth_api::v1::build_server_message::Message as ServerMessage;
-use hearth_api::v1::builder_client::BuilderClient;
-use hearth_api::v1::{
-    BuildClientMessage, BuildStart, ContextEntry, ContextIndex, CredentialsResponse, FileChunk,
-    InfoRequest, InfoResponse, SecretValue,
-};
+use hearth_api::v1::{BuildClientMessage, BuildStart, CredentialsResponse, FileChunk, SecretValue};
 use hearth_auth::DockerConfigCredentials;
+use hearth_client::daemon::{Daemon, DaemonTarget, listing_messages};
 use hearth_client::{ClientOutput, listing};
 use hearth_core::Digest;
 use hearth_engine::cache::{CacheSource, CacheTarget};
@@ -30,109 +27,20 @@ use hearth_registry::Credentials;
 use hearth_solver::Event;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 use super::{Args, ImageSummary, Prepared, report};
 use crate::commands::engine::GlobalArgs;
 
 /// Bytes per file chunk sent to the daemon.
 const FILE_CHUNK: usize = 1 << 20;
-/// The most listing entries per message, and about the most bytes: gRPC refuses
-/// messages over 4 MiB, so a large context goes in many messages.
-const LISTING_CHUNK_ENTRIES: usize = 4096;
-const LISTING_CHUNK_BYTES: usize = 1 << 20;
-
-/// A daemon that answered, and what it understands.
-pub(crate) struct Daemon {
-    pub(crate) client: BuilderClient<Channel>,
-    info: InfoResponse,
-}
-
-impl Daemon {
-    fn supports(&self, feature: &str) -> bool {
-        self.info.features.iter().any(|f| f == feature)
-    }
-}
-
-/// The daemon to build with: `--addr`/`HEARTH_HOST` (which must answer), else — unless
-/// `--root` asks for a state directory of this process — the default socket when a
-/// daemon answers there, else none (build in-process).
+/// The daemon to build with (see [`hearth_client::daemon::find`]).
 pub(crate) async fn daemon(global: &GlobalArgs) -> anyhow::Result<Option<Daemon>> {
-    let tls = global.client_tls();
-    if let Some(addr) = &global.addr {
-        let mut client = hearth_api::connect(addr, tls.as_ref()).await?;
-        let info = check_version(&mut client, addr).await?;
-        return Ok(Some(Daemon { client, info }));
-    }
-    // `--root` names a state directory to build in here; a daemon has its own.
-    if global.root.is_some() {
-        return Ok(None);
-    }
-    let default = format!("unix://{}", crate::commands::engine::DEFAULT_SOCKET);
-    if !Path::new(crate::commands::engine::DEFAULT_SOCKET).exists() {
-        return Ok(None);
-    }
-    match hearth_api::connect(&default, None).await {
-        Ok(mut client) => {
-            let info = check_version(&mut client, &default).await?;
-            Ok(Some(Daemon { client, info }))
-        }
-        // A socket nobody answers on (a stopped daemon): build in-process.
-        Err(_) => Ok(None),
-    }
-}
-
-async fn check_version(
-    client: &mut BuilderClient<Channel>,
-    addr: &str,
-) -> anyhow::Result<InfoResponse> {
-    let info = client
-        .info(InfoRequest { storage: false })
-        .await
-        .with_context(|| format!("asking hearthd at {addr} who it is"))?
-        .into_inner();
-    if info.api_version != hearth_api::API_VERSION {
-        bail!(
-            "hearthd at {addr} speaks API v{}, this hearth speaks v{}; use matching versions",
-            info.api_version,
-            hearth_api::API_VERSION
-        );
-    }
-    Ok(info)
-}
-
-/// The listing as `ContextIndex` messages of bounded size, each but the last with
-/// `more` set; a daemon without "context-chunks" gets it in one message.
-fn listing_messages(entries: Vec<ContextEntry>, chunked: bool) -> Vec<ContextIndex> {
-    if !chunked {
-        return vec![ContextIndex {
-            entries,
-            more: false,
-        }];
-    }
-    let mut messages = Vec::new();
-    let mut current = Vec::new();
-    let mut bytes = 0;
-    for entry in entries {
-        // The strings plus a generous allowance for the numbers and field tags.
-        let size = entry.path.len() + entry.link_target.len() + entry.digest.len() + 48;
-        if !current.is_empty()
-            && (current.len() >= LISTING_CHUNK_ENTRIES || bytes + size > LISTING_CHUNK_BYTES)
-        {
-            messages.push(ContextIndex {
-                entries: std::mem::take(&mut current),
-                more: true,
-            });
-            bytes = 0;
-        }
-        bytes += size;
-        current.push(entry);
-    }
-    messages.push(ContextIndex {
-        entries: current,
-        more: false,
-    });
-    messages
+    let target = DaemonTarget {
+        addr: global.addr.clone(),
+        tls: global.client_tls(),
+        local_root: global.root.is_some(),
+    };
+    Ok(hearth_client::daemon::find(&target).await?)
 }
 
 /// Answers a credential request from the user's docker config (helpers may run, so on
