@@ -76,27 +76,164 @@ fn no_should_panic_or_ignored_tests() {
     );
 }
 
+/// One `### `hearth-xyz`` heading of ARCHITECTURE.md's code map, where the document has it.
+struct MapEntry {
+    line: usize,
+    text: String,
+}
+
+/// The crates of the code map in the document's order, each with its heading line.
+fn code_map(text: &str) -> Vec<(String, MapEntry)> {
+    let mut in_map = false;
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("## ") {
+            in_map = line == "## Code map";
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("### `").filter(|_| in_map) else {
+            continue;
+        };
+        let name = rest.split('`').next().unwrap_or_default().to_owned();
+        let entry = MapEntry {
+            line: i + 1,
+            text: line.to_owned(),
+        };
+        entries.push((name, entry));
+    }
+    entries
+}
+
+/// A workspace member and its dependencies on other members.
+struct Member {
+    name: String,
+    /// `(dependency, kind)` with cargo's kind: `None` (normal), `"build"` or `"dev"`.
+    deps: Vec<(String, Option<String>)>,
+}
+
+/// Workspace members as cargo reads the manifests (renamed, target-specific and
+/// inherited dependencies included).
+fn workspace_members() -> Vec<Member> {
+    let root = repo_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata JSON");
+    let packages = metadata["packages"].as_array().expect("packages");
+    let members: Vec<&str> = packages
+        .iter()
+        .map(|p| p["name"].as_str().expect("package name"))
+        .collect();
+    packages
+        .iter()
+        .map(|p| {
+            let deps = p["dependencies"]
+                .as_array()
+                .expect("dependencies")
+                .iter()
+                .filter_map(|d| {
+                    let name = d["name"].as_str().expect("dependency name");
+                    let kind = d["kind"].as_str().map(str::to_owned);
+                    members.contains(&name).then(|| (name.to_owned(), kind))
+                })
+                .collect();
+            Member {
+                name: p["name"].as_str().expect("name").to_owned(),
+                deps,
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn architecture_map_names_every_crate() {
+    // The code map is the newcomer's index: every workspace member has its heading,
+    // and a heading names a crate that exists.
     let root = repo_root();
-    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
-    let mut missing = Vec::new();
-    for entry in std::fs::read_dir(root.join("crates")).expect("crates dir") {
-        let dir = entry.expect("entry").path();
-        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
-        let name = manifest
-            .lines()
-            .find_map(|l| l.strip_prefix("name = \""))
-            .and_then(|l| l.strip_suffix('"'))
-            .expect("package name")
-            .to_owned();
-        if !map.contains(&format!("`{name}`")) {
-            missing.push(name);
+    let text = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let map = code_map(&text);
+    let crates = workspace_members();
+    let missing: Vec<&str> = crates
+        .iter()
+        .map(|member| member.name.as_str())
+        .filter(|name| !map.iter().any(|(m, _)| m == name))
+        .collect();
+    let stale: Vec<String> = map
+        .iter()
+        .filter(|(m, _)| !crates.iter().any(|member| &member.name == m))
+        .map(|(_, e)| format!("ARCHITECTURE.md:{}: {}", e.line, e.text))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "workspace crates without a `### `name` (path)` heading in ARCHITECTURE.md's \
+         \"Code map\": {missing:?}; add one where its dependencies allow (after every \
+         crate it uses, before every crate that uses it)"
+    );
+    assert!(
+        stale.is_empty(),
+        "code map headings naming no workspace crate:\n{}",
+        stale.join("\n")
+    );
+}
+
+#[test]
+fn dependencies_point_up_the_code_map() {
+    // ARCHITECTURE.md's code map is a topological order: a crate uses only crates listed
+    // above it, so the list can be read top-down without forward references. Normal and
+    // build dependencies count. Dev-dependencies do not: they link only into the crate's
+    // test targets, which are separate crates at the top of the graph, so a test may drive
+    // its crate through a higher layer (the registry's tests use hearth-testkit) without a
+    // cycle in anything that ships.
+    let root = repo_root();
+    let text = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let map = code_map(&text);
+    let position = |name: &str| map.iter().position(|(m, _)| m == name);
+    let mut violations = Vec::new();
+    for Member { name, deps } in workspace_members() {
+        // A crate without a heading is reported by architecture_map_names_every_crate.
+        let Some(at) = position(&name) else { continue };
+        for (dep, kind) in deps {
+            if kind.as_deref() == Some("dev") {
+                continue;
+            }
+            let Some(dep_at) = position(&dep) else {
+                continue;
+            };
+            if dep_at > at {
+                let (user, used) = (&map[at].1, &map[dep_at].1);
+                violations.push(format!(
+                    "{name} depends on {dep}{}, which is listed after it:\n  \
+                     ARCHITECTURE.md:{}: {}\n  ARCHITECTURE.md:{}: {}",
+                    kind.map(|k| format!(" ({k})")).unwrap_or_default(),
+                    user.line,
+                    user.text,
+                    used.line,
+                    used.text,
+                ));
+            }
         }
     }
     assert!(
-        missing.is_empty(),
-        "crates missing from ARCHITECTURE.md's code map: {missing:?}"
+        violations.is_empty(),
+        "ARCHITECTURE.md's code map must list a crate after every crate it depends on \
+         (move the heading, or drop the dependency):\n{}",
+        violations.join("\n")
     );
 }
 

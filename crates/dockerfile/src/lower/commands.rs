@@ -109,7 +109,7 @@ impl Lowering<'_> {
         } else {
             message
         };
-        self.states[index].image.history.push(History {
+        self.stages.states[index].image.history.push(History {
             created: None,
             created_by,
             author: String::new(),
@@ -120,8 +120,9 @@ impl Lowering<'_> {
 
     /// Expands one word against the stage's current variables.
     pub(crate) fn expand(&self, index: usize, word: &str) -> Result<String, String> {
-        self.lex
-            .process_word(word, &self.states[index].state.env)
+        self.scope
+            .lex
+            .process_word(word, &self.stages.states[index].state.env)
             .map(|p| p.result)
             .map_err(|e| e.to_string())
     }
@@ -181,7 +182,7 @@ impl Lowering<'_> {
         lex.skip_process_quotes = true;
         for source in inline.iter_mut().filter(|s| s.expand) {
             source.data = lex
-                .process_word(&source.data, &self.states[index].state.env)
+                .process_word(&source.data, &self.stages.states[index].state.env)
                 .map(|p| p.result)
                 .map_err(|e| e.to_string())?;
         }
@@ -193,7 +194,7 @@ impl Lowering<'_> {
         index: usize,
         pending: &PendingCommand,
     ) -> Result<(), String> {
-        self.states[index].cmd_is_onbuild = pending.is_onbuild;
+        self.stages.states[index].cmd_is_onbuild = pending.is_onbuild;
         let mut command = pending.instruction.command.clone();
         self.expand_command(index, &mut command)?;
         match command {
@@ -201,7 +202,7 @@ impl Lowering<'_> {
             Command::Label(kvs) => {
                 let mut message = String::from("LABEL");
                 for kv in &kvs {
-                    self.states[index]
+                    self.stages.states[index]
                         .image
                         .config
                         .labels
@@ -212,7 +213,7 @@ impl Lowering<'_> {
                 Ok(())
             }
             Command::Maintainer(name) => {
-                self.states[index].image.author = name.clone();
+                self.stages.states[index].image.author = name.clone();
                 self.commit_history(index, format!("MAINTAINER {name}"), false, false);
                 Ok(())
             }
@@ -220,7 +221,7 @@ impl Lowering<'_> {
                 self.dispatch_workdir(index, &path, Some(&pending.instruction))
             }
             Command::User(user) => {
-                let st = &mut self.states[index];
+                let st = &mut self.stages.states[index];
                 st.state.user = user.clone();
                 st.image.config.user = user.clone();
                 self.commit_history(index, format!("USER {user}"), false, false);
@@ -231,7 +232,7 @@ impl Lowering<'_> {
                     if v.is_empty() {
                         return Err("VOLUME specified can not be an empty string".to_owned());
                     }
-                    self.states[index]
+                    self.stages.states[index]
                         .image
                         .config
                         .volumes
@@ -242,18 +243,18 @@ impl Lowering<'_> {
             }
             Command::StopSignal(sig) => {
                 signal::validate(&sig)?;
-                self.states[index].image.config.stop_signal = sig.clone();
+                self.stages.states[index].image.config.stop_signal = sig.clone();
                 self.commit_history(index, format!("STOPSIGNAL {sig}"), false, false);
                 Ok(())
             }
             Command::Shell(shell) => {
-                self.states[index].image.config.shell = shell.clone();
+                self.stages.states[index].image.config.shell = shell.clone();
                 self.commit_history(index, format!("SHELL {}", go_list(&shell)), false, false);
                 Ok(())
             }
             Command::Cmd(line) => {
                 let args = self.command_args(index, &line, "CMD", &pending.instruction);
-                let st = &mut self.states[index];
+                let st = &mut self.stages.states[index];
                 st.cmd_set = true;
                 st.image.config.cmd = args.clone();
                 st.image.config.args_escaped = true;
@@ -262,7 +263,7 @@ impl Lowering<'_> {
             }
             Command::Entrypoint(line) => {
                 let args = self.command_args(index, &line, "ENTRYPOINT", &pending.instruction);
-                let st = &mut self.states[index];
+                let st = &mut self.stages.states[index];
                 st.image.config.entrypoint = args.clone();
                 if !st.cmd_set {
                     st.image.config.cmd.clear();
@@ -285,7 +286,7 @@ impl Lowering<'_> {
                     go_duration(check.start_interval),
                     check.retries
                 );
-                self.states[index].image.config.healthcheck = Some(check);
+                self.stages.states[index].image.config.healthcheck = Some(check);
                 self.commit_history(index, message, false, false);
                 Ok(())
             }
@@ -293,8 +294,9 @@ impl Lowering<'_> {
                 let mut all = Vec::new();
                 for port in &ports {
                     let words = self
+                        .scope
                         .lex
-                        .process_words(port, &self.states[index].state.env)
+                        .process_words(port, &self.stages.states[index].state.env)
                         .map_err(|e| e.to_string())?;
                     for word in words {
                         if word.chars().any(char::is_uppercase) && word.contains('/') {
@@ -310,7 +312,7 @@ impl Lowering<'_> {
                     }
                 }
                 for port in &all {
-                    self.states[index]
+                    self.stages.states[index]
                         .image
                         .config
                         .exposed_ports
@@ -327,7 +329,11 @@ impl Lowering<'_> {
             }
             Command::Arg(defs) => self.dispatch_arg(index, defs),
             Command::Onbuild(expression) => {
-                self.states[index].image.config.on_build.push(expression);
+                self.stages.states[index]
+                    .image
+                    .config
+                    .on_build
+                    .push(expression);
                 Ok(())
             }
             Command::Run(run) => {
@@ -347,7 +353,7 @@ impl Lowering<'_> {
         name: &str,
         instruction: &crate::instructions::Instruction,
     ) -> Vec<String> {
-        let st = &self.states[index];
+        let st = &self.stages.states[index];
         if !line.prepend_shell {
             return line.args.clone();
         }
@@ -360,13 +366,13 @@ impl Lowering<'_> {
                 .with_rule("JSONArgsRecommended"),
             );
         }
-        let st = &self.states[index];
+        let st = &self.stages.states[index];
         with_shell(&st.image.config.shell, &st.image.os, &line.args)
     }
 
     fn dispatch_env(&mut self, index: usize, kvs: &[KeyValue]) -> Result<(), String> {
         let mut message = String::from("ENV");
-        let st = &mut self.states[index];
+        let st = &mut self.stages.states[index];
         for kv in kvs {
             message.push_str(&format!(" {}={}", kv.key, kv.value));
             st.state.env.add_or_replace(&kv.key, &kv.value);
@@ -395,7 +401,7 @@ impl Lowering<'_> {
         instruction: Option<&crate::instructions::Instruction>,
     ) -> Result<(), String> {
         if let Some(instr) = instruction {
-            if !self.states[index].workdir_set && !path.starts_with('/') {
+            if !self.stages.states[index].workdir_set && !path.starts_with('/') {
                 self.diagnostics.push(
                     Diagnostic::warning(
                         instr.lines,
@@ -404,22 +410,22 @@ impl Lowering<'_> {
                     .with_rule("WorkdirRelativePath"),
                 );
             }
-            self.states[index].workdir_set = true;
+            self.stages.states[index].workdir_set = true;
         }
-        let current = self.states[index].image.config.working_dir.clone();
+        let current = self.stages.states[index].image.config.working_dir.clone();
         let workdir = paths::normalize_path(&current, path, false);
-        self.states[index].image.config.working_dir = workdir.clone();
-        self.states[index].state.dir = workdir.clone();
+        self.stages.states[index].image.config.working_dir = workdir.clone();
+        self.stages.states[index].state.dir = workdir.clone();
         let Some(instr) = instruction else {
             return Ok(());
         };
         let mut with_layer = false;
         if workdir != "/" {
-            let user = self.states[index].image.config.user.clone();
+            let user = self.stages.states[index].image.config.user.clone();
             let text = self.progress_text(index, &instr.code);
-            let name = self.states[index].prefix_command(&text);
-            let base = self.states[index].state.root;
-            let node = self.graph.add(
+            let name = self.stages.states[index].prefix_command(&text);
+            let base = self.stages.states[index].state.root;
+            let node = self.graph.builder.add(
                 Op::File(FileOp {
                     base: base.map(|_| 0),
                     actions: vec![FileAction::Mkdir(MkdirAction {
@@ -434,12 +440,12 @@ impl Lowering<'_> {
                 NodeMetadata {
                     name,
                     command: instr.code.clone(),
-                    ignore_cache: self.states[index].ignore_cache,
+                    ignore_cache: self.stages.states[index].ignore_cache,
                     location: Some(source_range(instr.lines)),
                     internal: false,
                 },
             );
-            self.states[index].state.root = Some(node.output0());
+            self.stages.states[index].state.root = Some(node.output0());
             with_layer = true;
         }
         self.commit_history(index, format!("WORKDIR {workdir}"), with_layer, false);
@@ -450,8 +456,9 @@ impl Lowering<'_> {
     /// keyword in capitals.
     pub(crate) fn progress_text(&self, index: usize, code: &str) -> String {
         let text = self
+            .scope
             .lex
-            .process_word(code, &self.states[index].state.env)
+            .process_word(code, &self.stages.states[index].state.env)
             .map(|p| p.result)
             .unwrap_or_else(|_| code.to_owned());
         uppercase_keyword(&text)
@@ -464,7 +471,7 @@ impl Lowering<'_> {
             let own_default = def.value.clone();
             if own_default.is_none()
                 && given.is_none()
-                && let Some(global) = self.global_args.get(&def.key)
+                && let Some(global) = self.scope.global_args.get(&def.key)
             {
                 // Redeclaring a global ARG without a default takes its (already
                 // expanded) global value.
@@ -481,13 +488,16 @@ impl Lowering<'_> {
                     "BUILDKIT_SBOM_SCAN_CONTEXT" | "BUILDKIT_SBOM_SCAN_STAGE"
                 )
             {
-                self.states[index].state.env.add_or_replace(&def.key, value);
+                self.stages.states[index]
+                    .state
+                    .env
+                    .add_or_replace(&def.key, value);
             }
             committed.push(match &def.value {
                 Some(v) => format!("{}={v}", def.key),
                 None => def.key.clone(),
             });
-            self.states[index].build_args.push(def);
+            self.stages.states[index].build_args.push(def);
         }
         self.commit_history(index, format!("ARG {}", committed.join(" ")), false, false);
         Ok(())

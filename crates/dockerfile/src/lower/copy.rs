@@ -64,19 +64,19 @@ impl Lowering<'_> {
         sources: &[Option<usize>],
         instruction: &Instruction,
     ) -> Result<(), String> {
-        let mut source = Some(self.context.output0());
+        let mut source = Some(self.graph.context.output0());
         if !copy.from.is_empty() {
             let Some(src) = sources.first().copied().flatten() else {
                 return Err(format!("no stage found for --from={}", copy.from));
             };
-            if !self.states[src].dispatched {
+            if !self.stages.states[src].dispatched {
                 return Err(format!(
                     "cannot copy from stage {}, it needs to be defined before current stage {}",
                     crate::shell::go_quote(&copy.from),
-                    crate::shell::go_quote(&self.states[index].stage_name)
+                    crate::shell::go_quote(&self.stages.states[index].stage_name)
                 ));
             }
-            source = self.states[src].state.root;
+            source = self.stages.states[src].state.root;
         }
         let from_context = copy.from.is_empty();
         let context_paths: Vec<String> = copy.paths.sources.clone();
@@ -99,7 +99,7 @@ impl Lowering<'_> {
         )?;
         if from_context {
             for src in context_paths {
-                self.ctx_paths.insert(paths::join(&["/", &src]));
+                self.graph.ctx_paths.insert(paths::join(&["/", &src]));
             }
         }
         Ok(())
@@ -123,7 +123,7 @@ impl Lowering<'_> {
             CopyConfig {
                 paths: add.paths,
                 exclude: add.exclude,
-                source: Some(self.context.output0()),
+                source: Some(self.graph.context.output0()),
                 is_add: true,
                 chown: add.chown,
                 chmod: add.chmod,
@@ -136,7 +136,7 @@ impl Lowering<'_> {
             },
         )?;
         for src in context_paths {
-            self.ctx_paths.insert(paths::join(&["/", &src]));
+            self.graph.ctx_paths.insert(paths::join(&["/", &src]));
         }
         Ok(())
     }
@@ -144,7 +144,10 @@ impl Lowering<'_> {
     fn dispatch_copy(&mut self, index: usize, cfg: CopyConfig<'_>) -> Result<(), String> {
         let dest = paths::llb_normalize(
             "/",
-            &paths::dest_relative_to_workdir(self.states[index].state.cwd(), &cfg.paths.dest),
+            &paths::dest_relative_to_workdir(
+                self.stages.states[index].state.cwd(),
+                &cfg.paths.dest,
+            ),
             true,
         );
         let owner = (!cfg.chown.is_empty()).then(|| chown_from(&cfg.chown));
@@ -178,15 +181,16 @@ impl Lowering<'_> {
         let text = {
             let code = &cfg.instruction.code;
             let expanded = self
+                .scope
                 .lex
-                .process_word(code, &self.states[index].state.env)
+                .process_word(code, &self.stages.states[index].state.env)
                 .map(|p| p.result)
                 .unwrap_or_else(|_| code.clone());
             uppercase_keyword(&expanded)
         };
-        let name = self.states[index].prefix_command(&text);
+        let name = self.stages.states[index].prefix_command(&text);
         let location = Some(source_range(cfg.instruction.lines));
-        let ignore_cache = self.states[index].ignore_cache;
+        let ignore_cache = self.stages.states[index].ignore_cache;
         let internal_meta = |name: &str| NodeMetadata {
             name: name.to_owned(),
             internal: true,
@@ -198,7 +202,7 @@ impl Lowering<'_> {
         let base = if use_merge {
             None
         } else {
-            self.states[index].state.root
+            self.stages.states[index].state.root
         };
         let base_index = inputs.index(base);
         let mut actions = Vec::new();
@@ -240,7 +244,7 @@ impl Lowering<'_> {
                     }
                     checksum = cfg.checksum.clone();
                 }
-                let node = self.graph.add(
+                let node = self.graph.builder.add(
                     Op::Source(SourceOp::Git(GitSource {
                         remote: git.remote.clone(),
                         reference: git.reference.clone(),
@@ -274,7 +278,7 @@ impl Lowering<'_> {
                 } else {
                     Some(cfg.checksum.parse::<Digest>().map_err(|e| e.to_string())?)
                 };
-                let node = self.graph.add(
+                let node = self.graph.builder.add(
                     Op::Source(SourceOp::Http(HttpSource {
                         url: src.clone(),
                         checksum,
@@ -318,7 +322,7 @@ impl Lowering<'_> {
         for inline in &cfg.paths.inline {
             message.push_str(&format!(" <<{}", inline.path));
             let file = paths::join(&["/", &inline.path]);
-            let node = self.graph.add(
+            let node = self.graph.builder.add(
                 Op::File(FileOp {
                     base: None,
                     actions: vec![FileAction::Mkfile(MkfileAction {
@@ -345,7 +349,7 @@ impl Lowering<'_> {
             location,
             internal: false,
         };
-        let file_node = self.graph.add(
+        let file_node = self.graph.builder.add(
             Op::File(FileOp {
                 base: base_index,
                 actions,
@@ -355,11 +359,11 @@ impl Lowering<'_> {
             meta.clone(),
         );
         let result = if use_merge {
-            match self.states[index].state.root {
+            match self.stages.states[index].state.root {
                 // Merging onto nothing is just the new layer.
                 None => file_node.output0(),
                 Some(root) => {
-                    let merge = self.graph.add(
+                    let merge = self.graph.builder.add(
                         Op::Merge(MergeOp {}),
                         vec![root, file_node.output0()],
                         None,
@@ -374,7 +378,7 @@ impl Lowering<'_> {
         } else {
             file_node.output0()
         };
-        self.states[index].state.root = Some(result);
+        self.stages.states[index].state.root = Some(result);
         self.commit_history(index, message, true, true);
         Ok(())
     }

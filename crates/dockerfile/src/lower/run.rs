@@ -84,8 +84,8 @@ impl Lowering<'_> {
     ) -> Result<(), String> {
         let mut mounts = Vec::with_capacity(run.mounts.len());
         {
-            let env = self.states[index].state.env.clone();
-            let lex = self.lex;
+            let env = self.stages.states[index].state.env.clone();
+            let lex = self.scope.lex;
             let mut expander = |w: &str| {
                 lex.process_word(w, &env)
                     .map(|p| p.result)
@@ -111,10 +111,12 @@ impl Lowering<'_> {
                 first.content.clone()
             };
             if parse_heredoc_word(&args[0]).ok().flatten().is_some() {
-                if self.states[index].image.os != "windows" && first.content.starts_with("#!") {
+                if self.stages.states[index].image.os != "windows"
+                    && first.content.starts_with("#!")
+                {
                     // A script with a shebang runs as a file, so its own interpreter
                     // is used; BuildKit mounts it read-only under /dev/pipes.
-                    let script = self.graph.add(
+                    let script = self.graph.builder.add(
                         Op::File(FileOp {
                             base: None,
                             actions: vec![FileAction::Mkfile(MkfileAction {
@@ -156,7 +158,7 @@ impl Lowering<'_> {
             }
         }
         if run.command.prepend_shell {
-            let st = &self.states[index];
+            let st = &self.stages.states[index];
             args = with_shell(&st.image.config.shell, &st.image.os, &args);
         }
 
@@ -182,7 +184,7 @@ impl Lowering<'_> {
                 }
             }
         }
-        let root = self.states[index].state.root;
+        let root = self.stages.states[index].state.root;
         graph_mounts.push(Mount {
             input: inputs.index(root),
             target: "/".to_owned(),
@@ -193,7 +195,7 @@ impl Lowering<'_> {
         });
         graph_mounts.sort_by(|a, b| a.target.cmp(&b.target));
 
-        let st = &self.states[index];
+        let st = &self.stages.states[index];
         let mut env = st.state.env.clone();
         if let Some(first) = ssh_targets.first() {
             env.set_default("SSH_AUTH_SOCK", first);
@@ -214,7 +216,7 @@ impl Lowering<'_> {
                 env: env.to_vec(),
                 cwd: st.state.cwd().to_owned(),
                 user: st.state.user.clone(),
-                proxy_env: self.proxy_env.clone(),
+                proxy_env: self.scope.proxy_env.clone(),
             },
             mounts: graph_mounts,
             network,
@@ -225,7 +227,7 @@ impl Lowering<'_> {
             top: &masked,
             base: &st.state.env,
         };
-        let mut lex = self.lex;
+        let mut lex = self.scope.lex;
         lex.raw_quotes = true;
         lex.skip_unset_env = true;
         let text = lex
@@ -238,8 +240,8 @@ impl Lowering<'_> {
         );
         let platform = st.platform.clone();
         let ignore_cache = st.ignore_cache;
-        let name = self.states[index].prefix_command(&uppercase_keyword(&text));
-        let node = self.graph.add(
+        let name = self.stages.states[index].prefix_command(&uppercase_keyword(&text));
+        let node = self.graph.builder.add(
             Op::Exec(exec),
             inputs.list,
             platform,
@@ -251,7 +253,7 @@ impl Lowering<'_> {
                 internal: false,
             },
         );
-        self.states[index].state.root = Some(node.output0());
+        self.stages.states[index].state.root = Some(node.output0());
         self.commit_history(index, history, true, true);
         Ok(())
     }
@@ -267,19 +269,19 @@ impl Lowering<'_> {
         if from.is_empty() && mount.kind == MountType::Cache {
             from = "scratch".to_owned();
         }
-        let mut input: Option<Input> = Some(self.context.output0());
+        let mut input: Option<Input> = Some(self.graph.context.output0());
         if !from.is_empty() {
             let Some(src) = source else {
                 return Err(format!("no source stage for mount from {from:?}"));
             };
-            if !self.states[src].dispatched {
+            if !self.stages.states[src].dispatched {
                 return Err(format!(
                     "cannot mount from stage {} to {}, stage needs to be defined before current command",
                     crate::shell::go_quote(&mount.from),
                     crate::shell::go_quote(&mount.target)
                 ));
             }
-            input = self.states[src].state.root;
+            input = self.stages.states[src].state.root;
         }
         let kind = match mount.kind {
             MountType::Tmpfs => {
@@ -307,7 +309,7 @@ impl Lowering<'_> {
         };
         let mut target = mount.target.clone();
         if !paths::clean(&target).starts_with('/') {
-            target = paths::join(&["/", self.states[index].state.cwd(), &mount.target]);
+            target = paths::join(&["/", self.stages.states[index].state.cwd(), &mount.target]);
         }
         if target == "/" {
             return Err(format!(
@@ -319,7 +321,7 @@ impl Lowering<'_> {
         if selector == "/" && (mount.uid.is_some() || mount.gid.is_some() || mount.mode.is_some()) {
             // A cache (or stage) directory with an owner or mode: BuildKit creates it
             // as /cache in a helper layer and mounts that.
-            let node = self.graph.add(
+            let node = self.graph.builder.add(
                 Op::File(FileOp {
                     base: input.map(|_| 0),
                     actions: vec![FileAction::Mkdir(MkdirAction {
@@ -344,7 +346,9 @@ impl Lowering<'_> {
             selector = "/cache".to_owned();
         }
         if mount.from.is_empty() && mount.kind != MountType::Cache {
-            self.ctx_paths.insert(paths::join(&["/", &mount.source]));
+            self.graph
+                .ctx_paths
+                .insert(paths::join(&["/", &mount.source]));
         }
         Ok(Mount {
             input: inputs.index(input),
@@ -377,7 +381,10 @@ impl Lowering<'_> {
         if mount.env.is_none() && target.is_none() {
             target = Some(format!("/run/secrets/{}", paths::base(&id)));
         }
-        self.secrets.entry(id.clone()).or_insert(mount.required);
+        self.asks
+            .secrets
+            .entry(id.clone())
+            .or_insert(mount.required);
         if let Some(target) = target {
             graph_mounts.push(Mount {
                 input: None,
@@ -418,7 +425,7 @@ impl Lowering<'_> {
         } else {
             mount.id.clone()
         };
-        self.ssh.entry(id.clone()).or_insert(mount.required);
+        self.asks.ssh.entry(id.clone()).or_insert(mount.required);
         let target = if mount.target.is_empty() {
             format!("/run/buildkit/ssh_agent.{position}")
         } else {
