@@ -24,6 +24,7 @@ mod flights;
 mod http;
 mod image;
 pub mod imported;
+pub mod sources;
 pub use image::download_blob;
 mod keys;
 mod pin;
@@ -314,7 +315,9 @@ pub struct BuildWorker {
     /// Content digests by input key this build used, for cache exports.
     content_keys: std::sync::Mutex<BTreeMap<String, Digest>>,
     /// The session's client imports by key.
-    client_imports: std::collections::HashMap<Digest, imported::ImportedRecord>,
+    client_imports: Arc<sources::ClientImports>,
+    /// Where a result the store lacks may come from, asked in order.
+    sources: Vec<Arc<dyn sources::CacheSource>>,
 }
 
 impl Drop for BuildWorker {
@@ -329,17 +332,18 @@ impl BuildWorker {
     /// protected from garbage collection.
     pub fn new(host: Arc<Host>, session: Session) -> Self {
         let build = host.in_use.register();
-        let client_imports = session
-            .client_imports
-            .iter()
-            .map(|r| (r.key, r.clone()))
-            .collect();
+        let client_imports = Arc::new(sources::ClientImports::new(&session.client_imports));
+        let sources: Vec<Arc<dyn sources::CacheSource>> = vec![
+            Arc::new(sources::StoreImports),
+            Arc::clone(&client_imports) as Arc<dyn sources::CacheSource>,
+        ];
         Self {
             host,
             session,
             build,
             content_keys: std::sync::Mutex::default(),
             client_imports,
+            sources,
         }
     }
 
@@ -362,34 +366,37 @@ impl BuildWorker {
         memos.insert(memo_id, digest);
     }
 
-    /// A cached result: the store's own, else an imported one, downloaded now.
+    /// A cached result: the store's own, else the first cache source's that knows the key,
+    /// loaded now. The one lookup path for every kind of cache.
     async fn load_result(&self, key: &CacheKey) -> Result<Option<Ref>, Error> {
         if let Some(found) = records::load(&self.host, key)? {
             return Ok(Some(found));
         }
-        if imported::get(&self.host, key)?.is_none() && !self.client_imports.contains_key(key) {
+        let mut knowing = Vec::new();
+        for source in &self.sources {
+            if source.knows(&self.host, key)? {
+                knowing.push(source);
+            }
+        }
+        if knowing.is_empty() {
             return Ok(None);
         }
-        // Two builds needing the same import download it once.
+        // Two builds needing the same import load it once.
         let _flight = self.host.flights.acquire(*key).await;
         if let Some(found) = records::load(&self.host, key)? {
             return Ok(Some(found));
         }
-        let record = match imported::get(&self.host, key)? {
-            Some(record) => record,
-            None => match self.client_imports.get(key) {
-                Some(record) => record.clone(),
-                None => return Ok(None),
-            },
+        let ctx = sources::LoadContext {
+            host: &self.host,
+            registry: self.registry(),
+            client: self.client_fetcher(),
         };
-        let client = self.client_fetcher();
-        match imported::materialize(&self.host, self.registry(), &record, client.as_deref()).await {
-            Ok(found) => Ok(Some(found)),
-            // An import is only a shortcut: one this build cannot fetch (another client's
-            // private cache, a registry gone meanwhile) is a miss, and the step runs.
-            Err(Error::Registry(_) | Error::Download { .. }) => Ok(None),
-            Err(e) => Err(e),
+        for source in knowing {
+            if let Some(found) = source.load(&ctx, key).await? {
+                return Ok(Some(found));
+            }
         }
+        Ok(None)
     }
 
     /// Where this build's client serves files from, when it is a daemon's client.
@@ -403,6 +410,11 @@ impl BuildWorker {
     /// The import for `key` this build's client offers, if any (for cache exports).
     pub fn client_import(&self, key: &Digest) -> Option<&imported::ImportedRecord> {
         self.client_imports.get(key)
+    }
+
+    /// Adds a cache source, asked after those already there.
+    pub fn add_cache_source(&mut self, source: Arc<dyn sources::CacheSource>) {
+        self.sources.push(source);
     }
 
     /// The shared host.
@@ -502,8 +514,10 @@ impl hearth_solver::Worker for BuildWorker {
                 return false;
             }
             matches!(records::load(&self.host, &key), Ok(Some(_)))
-                || self.client_imports.contains_key(&key)
-                || matches!(imported::get(&self.host, &key), Ok(Some(_)))
+                || self
+                    .sources
+                    .iter()
+                    .any(|source| matches!(source.knows(&self.host, &key), Ok(true)))
         }
         .boxed()
     }
