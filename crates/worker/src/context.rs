@@ -166,10 +166,7 @@ pub(crate) async fn sync(
     job: &Job,
 ) -> Result<Ref, Error> {
     let local = session.locals.get(&source.name).cloned().ok_or_else(|| {
-        Error::Unsupported(format!(
-            "the build has no local directory named {:?}",
-            source.name
-        ))
+        Error::NoLocal(source.name.clone())
     })?;
     let src = match local {
         LocalContext::Dir(dir) => dir,
@@ -193,7 +190,10 @@ pub(crate) async fn sync(
         },
     )
     .await
-    .map_err(|e| Error::Unsupported(format!("context sync task failed: {e}")))??;
+    .map_err(|source| Error::Task {
+        what: "context sync task",
+        source,
+    })??;
     job.progress.status(format!(
         "transferring {}: {} files, {} changed ({} bytes)",
         source.name, stats.entries, stats.copied, stats.bytes
@@ -298,7 +298,7 @@ impl ContextFilter {
     /// A filter for `.dockerignore` patterns and follow paths (empty: everything).
     pub fn new(excludes: &[String], follow_paths: &[String]) -> Result<Self, Error> {
         let ignore = PatternMatcher::new(excludes)
-            .map_err(|e| Error::Unsupported(format!("invalid .dockerignore: {e}")))?;
+            .map_err(Error::Ignore)?;
         Ok(Self {
             pruner: DirPruner::new(&ignore),
             ignore,
@@ -317,7 +317,7 @@ impl ContextFilter {
         let (ignored, info) = self
             .ignore
             .matches_using_parent_results(rel, &parent_info)
-            .map_err(|e| Error::Unsupported(format!("invalid .dockerignore: {e}")))?;
+            .map_err(Error::Ignore)?;
         if is_dir {
             self.infos.insert(rel.to_owned(), info);
         }

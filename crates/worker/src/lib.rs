@@ -563,7 +563,7 @@ fn merge(host: &Host, key: CacheKey, inputs: &[Ref]) -> Result<Ref, Error> {
         match input {
             Ref::Layers(l) => layers.extend(l.iter().cloned()),
             Ref::Context(_) => {
-                return Err(Error::Unsupported(
+                return Err(Error::Internal(
                     "merging the build context directly".into(),
                 ));
             }
