@@ -40,7 +40,7 @@ fn spool_beside(dest: &Path) -> Result<(fs::File, PathBuf), EngineError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent)
-        .map_err(|e| EngineError::Input(format!("creating {}: {e}", parent.display())))?;
+        .map_err(|e| destination(format!("creating {}: {e}", parent.display())))?;
     let spool_path = parent.join(format!(
         ".{}.hearth-partial-{}.tar",
         dest.file_name()
@@ -49,7 +49,7 @@ fn spool_beside(dest: &Path) -> Result<(fs::File, PathBuf), EngineError> {
         std::process::id()
     ));
     let spool = fs::File::create(&spool_path)
-        .map_err(|e| EngineError::Input(format!("creating {}: {e}", spool_path.display())))?;
+        .map_err(|e| destination(format!("creating {}: {e}", spool_path.display())))?;
     Ok((spool, spool_path))
 }
 
@@ -124,7 +124,7 @@ impl ClientOutput {
                 outcome?;
                 let entry_path = dest.join(crate::cache::CLIENT_ENTRY_NAME);
                 let failed = |e: String| {
-                    EngineError::Input(format!("writing the cache to {}: {e}", dest.display()))
+                    destination(format!("writing the cache to {}: {e}", dest.display()))
                 };
                 let entry: serde_json::Value = fs::read(&entry_path)
                     .map_err(|e| failed(e.to_string()))
@@ -142,10 +142,10 @@ impl ClientOutput {
 /// earlier output left (links included) instead of writing through it.
 fn extract(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
     let file = fs::File::open(tarball)
-        .map_err(|e| EngineError::Input(format!("extracting into {}: {e}", dest.display())))?;
+        .map_err(|e| destination(format!("extracting into {}: {e}", dest.display())))?;
     hearth_exporter::filesystem::extract_tar(io::BufReader::new(file), dest)
         .map(drop)
-        .map_err(|e| EngineError::Input(format!("extracting into {}: {e}", dest.display())))
+        .map_err(|e| destination(format!("extracting into {}: {e}", dest.display())))
 }
 
 /// Extracts a streamed cache layout: only `oci-layout`, the index entry and
@@ -153,7 +153,7 @@ fn extract(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
 /// temporary name and renamed, so a directory never holds a partial or wrong blob.
 fn extract_cache(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
     let failed =
-        |e: String| EngineError::Input(format!("writing the cache to {}: {e}", dest.display()));
+        |e: String| destination(format!("writing the cache to {}: {e}", dest.display()));
     fs::create_dir_all(dest.join("blobs").join("sha256")).map_err(|e| failed(e.to_string()))?;
     let file = fs::File::open(tarball).map_err(|e| failed(e.to_string()))?;
     let mut archive = tar::Archive::new(io::BufReader::new(file));
@@ -291,4 +291,9 @@ mod tests {
         }
         assert!(!work.path().join("escape").exists());
     }
+}
+
+/// A client-side output that cannot be written: the user's destination, not their input.
+fn destination(message: String) -> EngineError {
+    hearth_exporter::ExportError::Destination(message).into()
 }

@@ -431,6 +431,13 @@ fn boxed(e: Error) -> WorkerError {
 impl hearth_solver::Worker for BuildWorker {
     type Output = Ref;
 
+    fn error_kind(&self, err: &WorkerError) -> hearth_core::ErrorKind {
+        match err.downcast_ref::<Error>() {
+            Some(own) => own.kind(),
+            None => hearth_core::ErrorKind::of_chain(err.as_ref(), hearth_core::ErrorKind::Internal),
+        }
+    }
+
     fn input_key_mode(&self, node: &NodeCtx<'_>, index: usize) -> InputKeyMode {
         keys::input_mode(node, index)
     }
