@@ -21,7 +21,7 @@ use hearth_api::v1::{
     BuildClientMessage, BuildFailure, BuildResult, BuildServerMessage, BuildSpec, BuildStart,
     NeedFiles, OutputChunk,
 };
-use hearth_core::{Digest, Platform};
+use hearth_core::{Digest, ErrorKind, Platform};
 use hearth_engine::{Engine, EngineError, OutputStream, OutputStreams, RemoteClient};
 use hearth_registry::{CredentialError, CredentialSource, Credentials, Descriptor};
 use hearth_solver::EventSender;
@@ -267,9 +267,11 @@ fn known_sizes(entries: &[RemoteEntry], spec: &BuildSpec) -> HashMap<Digest, u64
     sizes
 }
 
-fn failure(message: String) -> BuildFailure {
+/// A failure that is not a step's or the Dockerfile's, of class `kind`.
+fn failure(kind: ErrorKind, message: String) -> BuildFailure {
     BuildFailure {
         message,
+        code: hearth_api::failure_code(kind),
         ..BuildFailure::default()
     }
 }
@@ -287,7 +289,7 @@ pub(crate) async fn run(
         Ok((spec, entries)) => serve(engine, &policy, start, spec, entries, inbound, &out)
             .await
             .unwrap_or_else(ServerMessage::Failure),
-        Err(why) => ServerMessage::Failure(failure(why)),
+        Err(why) => ServerMessage::Failure(failure(ErrorKind::InvalidInput, why)),
     };
     let _ = out.send(message(reply)).await;
 }
@@ -355,7 +357,7 @@ async fn serve(
     let outcome = build(&engine, start, spec, entries, credentials, &shared, cancel).await;
     dispatcher.abort();
     match (outcome, shared.violation()) {
-        (Err(_), Some(violation)) => Err(failure(violation)),
+        (Err(_), Some(violation)) => Err(failure(ErrorKind::InvalidInput, violation)),
         (outcome, _) => outcome,
     }
 }
@@ -370,7 +372,7 @@ async fn build(
     cancel: CancellationToken,
 ) -> Result<ServerMessage, BuildFailure> {
     let mut request = hearth_api::request_from_spec(&spec, Platform::host())
-        .map_err(|e| failure(e.to_string()))?;
+        .map_err(|e| failure(ErrorKind::InvalidInput, e.to_string()))?;
     request.credentials = Arc::new(credentials);
     request.remote = Some(RemoteClient {
         context: RemoteContext {
@@ -451,6 +453,7 @@ fn failure_of(err: &EngineError) -> BuildFailure {
             message: "the Dockerfile has errors".into(),
             diagnostics: failure.render(),
             dockerfile_name: failure.file_name.clone(),
+            code: hearth_api::failure_code(err.kind()),
             ..BuildFailure::default()
         },
         EngineError::Step(step) => BuildFailure {
@@ -462,7 +465,8 @@ fn failure_of(err: &EngineError) -> BuildFailure {
             dockerfile_name: step.file_name.clone(),
             dockerfile_text: step.text.clone(),
             diagnostics: String::new(),
+            code: hearth_api::failure_code(step.kind),
         },
-        other => failure(other.to_string()),
+        other => failure(other.kind(), other.to_string()),
     }
 }
