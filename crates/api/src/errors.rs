@@ -78,7 +78,10 @@ mod tests {
         assert_eq!(code_of(ErrorKind::InvalidInput), Code::InvalidArgument);
         assert_eq!(code_of(ErrorKind::NotFound), Code::NotFound);
         assert_eq!(code_of(ErrorKind::Unauthorized), Code::Unauthenticated);
-        assert_eq!(code_of(ErrorKind::ResourceExhausted), Code::ResourceExhausted);
+        assert_eq!(
+            code_of(ErrorKind::ResourceExhausted),
+            Code::ResourceExhausted
+        );
         assert_eq!(code_of(ErrorKind::Unavailable), Code::Unavailable);
         assert_eq!(code_of(ErrorKind::Cancelled), Code::Cancelled);
         assert_eq!(code_of(ErrorKind::Internal), Code::Internal);

@@ -5,6 +5,7 @@
 //! by `main`.
 
 mod commands;
+mod exit;
 
 use std::process::ExitCode;
 
@@ -103,7 +104,15 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             commands::print_error(&err);
-            ExitCode::from(1)
+            match exit::kind_of(&err) {
+                Some(kind) => {
+                    if let Some(advice) = exit::advice(kind) {
+                        eprintln!("{advice}");
+                    }
+                    exit::code(kind)
+                }
+                None => ExitCode::from(1),
+            }
         }
     }
 }

@@ -49,9 +49,9 @@ impl ErrorKind {
     pub fn of_io(err: &io::Error) -> Self {
         match err.kind() {
             io::ErrorKind::NotFound => Self::NotFound,
-            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::OutOfMemory => {
-                Self::ResourceExhausted
-            }
+            io::ErrorKind::StorageFull
+            | io::ErrorKind::QuotaExceeded
+            | io::ErrorKind::OutOfMemory => Self::ResourceExhausted,
             io::ErrorKind::Interrupted => Self::Cancelled,
             io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => Self::InvalidInput,
             io::ErrorKind::ConnectionRefused

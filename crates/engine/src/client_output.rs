@@ -152,8 +152,7 @@ fn extract(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
 /// `blobs/sha256/<hex>` files whose content matches their name, each written under a
 /// temporary name and renamed, so a directory never holds a partial or wrong blob.
 fn extract_cache(tarball: &Path, dest: &Path) -> Result<(), EngineError> {
-    let failed =
-        |e: String| destination(format!("writing the cache to {}: {e}", dest.display()));
+    let failed = |e: String| destination(format!("writing the cache to {}: {e}", dest.display()));
     fs::create_dir_all(dest.join("blobs").join("sha256")).map_err(|e| failed(e.to_string()))?;
     let file = fs::File::open(tarball).map_err(|e| failed(e.to_string()))?;
     let mut archive = tar::Archive::new(io::BufReader::new(file));

@@ -108,11 +108,12 @@ impl Engine {
         status: &(dyn Fn(String) + Send + Sync),
     ) -> Result<Vec<PushReport>, EngineError> {
         let store = self.store();
-        let record = store.read()?.get::<Images>(name)?.ok_or_else(|| {
-            EngineError::NoImage {
+        let record = store
+            .read()?
+            .get::<Images>(name)?
+            .ok_or_else(|| EngineError::NoImage {
                 name: name.to_owned(),
-            }
-        })?;
+            })?;
         let registry = self.host().registry();
         if record.platforms.is_empty() {
             let image = stored_push_image(store, name, record.manifest, &record.media_type)?;

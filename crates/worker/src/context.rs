@@ -165,9 +165,11 @@ pub(crate) async fn sync(
     source: &LocalSource,
     job: &Job,
 ) -> Result<Ref, Error> {
-    let local = session.locals.get(&source.name).cloned().ok_or_else(|| {
-        Error::NoLocal(source.name.clone())
-    })?;
+    let local = session
+        .locals
+        .get(&source.name)
+        .cloned()
+        .ok_or_else(|| Error::NoLocal(source.name.clone()))?;
     let src = match local {
         LocalContext::Dir(dir) => dir,
         LocalContext::Remote(remote) => {
@@ -297,8 +299,7 @@ pub struct ContextFilter {
 impl ContextFilter {
     /// A filter for `.dockerignore` patterns and follow paths (empty: everything).
     pub fn new(excludes: &[String], follow_paths: &[String]) -> Result<Self, Error> {
-        let ignore = PatternMatcher::new(excludes)
-            .map_err(Error::Ignore)?;
+        let ignore = PatternMatcher::new(excludes).map_err(Error::Ignore)?;
         Ok(Self {
             pruner: DirPruner::new(&ignore),
             ignore,

@@ -434,7 +434,9 @@ impl hearth_solver::Worker for BuildWorker {
     fn error_kind(&self, err: &WorkerError) -> hearth_core::ErrorKind {
         match err.downcast_ref::<Error>() {
             Some(own) => own.kind(),
-            None => hearth_core::ErrorKind::of_chain(err.as_ref(), hearth_core::ErrorKind::Internal),
+            None => {
+                hearth_core::ErrorKind::of_chain(err.as_ref(), hearth_core::ErrorKind::Internal)
+            }
         }
     }
 
@@ -570,9 +572,7 @@ fn merge(host: &Host, key: CacheKey, inputs: &[Ref]) -> Result<Ref, Error> {
         match input {
             Ref::Layers(l) => layers.extend(l.iter().cloned()),
             Ref::Context(_) => {
-                return Err(Error::Internal(
-                    "merging the build context directly".into(),
-                ));
+                return Err(Error::Internal("merging the build context directly".into()));
             }
         }
     }
