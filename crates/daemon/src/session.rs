@@ -32,7 +32,7 @@ use tonic::{Status, Streaming};
 
 use crate::asks::{ClientCredentials, Secrets, credentials_of, secret_of};
 use crate::credentials::BuildCredentials;
-use crate::transfer::{NEED_FILES_BATCH, Transfer};
+use crate::transfer::{NEED_FILES_BATCH, Refused, Transfer};
 use crate::{BuildPolicy, listing};
 
 /// Bytes per output chunk sent to the client.
@@ -69,7 +69,7 @@ pub(crate) struct Shared {
     /// listing and layers of the client's cache directories.
     sizes: HashMap<Digest, u64>,
     /// How the client broke the protocol, if it did.
-    violation: Mutex<Option<String>>,
+    violation: Mutex<Option<Refused>>,
 }
 
 impl Shared {
@@ -89,11 +89,11 @@ impl Shared {
         pending.closed = Some(why);
     }
 
-    fn violated(&self, why: String) {
+    fn violated(&self, why: Refused) {
         *self.violation.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
     }
 
-    fn violation(&self) -> Option<String> {
+    fn violation(&self) -> Option<Refused> {
         self.violation
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -101,16 +101,18 @@ impl Shared {
     }
 
     /// Routes one message from the client; an error is a protocol violation.
-    fn dispatch(&self, message: ClientMessage) -> Result<(), String> {
+    fn dispatch(&self, message: ClientMessage) -> Result<(), Refused> {
         match message {
             ClientMessage::File(chunk) => {
                 let mut pending = self.pending();
                 let Some(transfer) = pending.transfer.as_mut() else {
-                    return Err("the client sent a file nobody asked for".into());
+                    return Err(Refused::from(
+                        "the client sent a file nobody asked for".to_owned(),
+                    ));
                 };
                 let outcome = transfer.chunk(chunk, &self.sizes);
                 if let Err(why) = &outcome {
-                    transfer.fail(why.clone());
+                    transfer.fail(why.message.clone());
                 }
                 outcome
             }
@@ -334,8 +336,9 @@ async fn serve(
                 match inbound.message().await {
                     Ok(Some(BuildClientMessage { message: Some(m) })) => {
                         if let Err(violation) = shared.dispatch(m) {
-                            shared.violated(violation.clone());
-                            break violation;
+                            let why = violation.message.clone();
+                            shared.violated(violation);
+                            break why;
                         }
                     }
                     Ok(Some(_)) => {}
@@ -357,7 +360,7 @@ async fn serve(
     let outcome = build(&engine, start, spec, entries, credentials, &shared, cancel).await;
     dispatcher.abort();
     match (outcome, shared.violation()) {
-        (Err(_), Some(violation)) => Err(failure(ErrorKind::InvalidInput, violation)),
+        (Err(_), Some(violation)) => Err(failure(violation.kind, violation.message)),
         (outcome, _) => outcome,
     }
 }

@@ -58,6 +58,9 @@ pub enum EngineError {
 pub struct DockerfileFailure {
     /// All of its errors and warnings.
     pub diagnostics: Diagnostics,
+    /// `InvalidInput`, unless a base image could not be resolved: then that failure's
+    /// class (not found, unauthorized, unavailable…).
+    pub kind: hearth_core::ErrorKind,
     /// The Dockerfile, for rendering.
     pub text: String,
     /// Its name.
@@ -110,7 +113,8 @@ impl EngineError {
     pub fn kind(&self) -> hearth_core::ErrorKind {
         use hearth_core::ErrorKind as Kind;
         match self {
-            Self::Dockerfile(_) | Self::Input(_) => Kind::InvalidInput,
+            Self::Dockerfile(failure) => failure.kind,
+            Self::Input(_) => Kind::InvalidInput,
             Self::Step(failure) => failure.kind,
             Self::Store(e) => e.error_kind(),
             Self::Registry(e) => e.error_kind(),
