@@ -107,7 +107,8 @@ fn main() -> ExitCode {
             match exit::kind_of(&err) {
                 Some(kind) => {
                     if let Some(advice) = exit::advice(kind) {
-                        eprintln!("{advice}");
+                        use std::io::Write as _;
+                        let _ = writeln!(std::io::stderr().lock(), "{advice}");
                     }
                     exit::code(kind)
                 }

@@ -204,10 +204,18 @@ mod tests {
         let err = transfer
             .chunk(chunk(b, b"beta and then some", false), &sizes)
             .unwrap_err();
-        assert!(err.message.contains("more than the 4 bytes listed"), "{}", err.message);
+        assert!(
+            err.message.contains("more than the 4 bytes listed"),
+            "{}",
+            err.message
+        );
         let err = transfer
             .chunk(chunk(a, b"alpha", true), &sizes)
             .unwrap_err();
-        assert!(err.message.contains("which was not asked for"), "{}", err.message);
+        assert!(
+            err.message.contains("which was not asked for"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -239,6 +239,11 @@ impl Drop for ClientOutput {
     }
 }
 
+/// A client-side output that cannot be written: the user's destination, not their input.
+fn destination(message: String) -> EngineError {
+    hearth_exporter::ExportError::Destination(message).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,9 +295,4 @@ mod tests {
         }
         assert!(!work.path().join("escape").exists());
     }
-}
-
-/// A client-side output that cannot be written: the user's destination, not their input.
-fn destination(message: String) -> EngineError {
-    hearth_exporter::ExportError::Destination(message).into()
 }
