@@ -31,6 +31,17 @@ pub enum ConnectError {
     },
 }
 
+impl ConnectError {
+    /// The class of this error: an address or TLS file is the user's to fix; a daemon
+    /// that does not answer is unavailable.
+    pub fn kind(&self) -> hearth_core::ErrorKind {
+        match self {
+            Self::Address(_) | Self::Tls { .. } => hearth_core::ErrorKind::InvalidInput,
+            Self::Transport { .. } => hearth_core::ErrorKind::Unavailable,
+        }
+    }
+}
+
 /// Client certificate, key and the CA that signed the daemon's certificate, for TCP.
 #[derive(Debug, Clone)]
 pub struct ClientTls {

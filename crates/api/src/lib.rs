@@ -5,12 +5,14 @@
 
 mod client;
 mod convert;
+mod errors;
 mod events;
 mod redact;
 mod usage;
 
 pub use client::{ClientTls, ConnectError, connect};
 pub use convert::{SpecError, request_from_spec, spec_from_request};
+pub use errors::{code_of, failure_code, failure_kind, kind_of, status};
 pub use events::{event_from_wire, event_to_wire};
 pub use usage::{prune_from_wire, prune_to_wire, rule_from_wire, usage_from_wire, usage_to_wire};
 

@@ -5,6 +5,7 @@
 //! by `main`.
 
 mod commands;
+mod exit;
 
 use std::process::ExitCode;
 
@@ -103,7 +104,16 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             commands::print_error(&err);
-            ExitCode::from(1)
+            match exit::kind_of(&err) {
+                Some(kind) => {
+                    if let Some(advice) = exit::advice(kind) {
+                        use std::io::Write as _;
+                        let _ = writeln!(std::io::stderr().lock(), "{advice}");
+                    }
+                    exit::code(kind)
+                }
+                None => ExitCode::from(1),
+            }
         }
     }
 }

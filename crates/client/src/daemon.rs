@@ -48,9 +48,7 @@ pub struct DaemonTarget {
 /// none (build in-process).
 pub async fn find(target: &DaemonTarget) -> Result<Option<Daemon>, ClientError> {
     if let Some(addr) = &target.addr {
-        let mut client = hearth_api::connect(addr, target.tls.as_ref())
-            .await
-            .map_err(|e| ClientError::Daemon(e.to_string()))?;
+        let mut client = hearth_api::connect(addr, target.tls.as_ref()).await?;
         let info = check_version(&mut client, addr).await?;
         return Ok(Some(Daemon { client, info }));
     }

@@ -4,10 +4,12 @@
 
 pub mod attrs;
 pub mod digest;
+pub mod error_kind;
 pub mod image;
 pub mod mode;
 pub mod platform;
 pub mod time;
 
 pub use digest::{Digest, DigestError};
+pub use error_kind::ErrorKind;
 pub use platform::{Platform, PlatformError};

@@ -67,6 +67,11 @@ impl Service {
     }
 }
 
+/// A blocking task that panicked or was aborted: hearthd's own failure.
+fn task_failed(e: tokio::task::JoinError) -> Status {
+    hearth_api::status(hearth_core::ErrorKind::Internal, e.to_string())
+}
+
 /// Counts a build as running while alive.
 struct Running(Arc<AtomicU32>);
 
@@ -85,8 +90,8 @@ impl Builder for Service {
             let store = self.engine.store().clone();
             tokio::task::spawn_blocking(move || store.disk_usage())
                 .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(task_failed)?
+                .map_err(|e| hearth_api::status(e.error_kind(), e.to_string()))?
                 .total()
         } else {
             0
@@ -146,8 +151,8 @@ impl Builder for Service {
         let (records, metadata) =
             tokio::task::spawn_blocking(move || hearth_engine::gc::usage(&engine))
                 .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(|e| Status::internal(e.to_string()))?;
+                .map_err(task_failed)?
+                .map_err(|e| hearth_api::status(e.kind(), e.to_string()))?;
         Ok(Response::new(DiskUsageResponse {
             records: records.iter().map(hearth_api::usage_to_wire).collect(),
             metadata_bytes: metadata,
@@ -165,8 +170,8 @@ impl Builder for Service {
             hearth_engine::gc::prune(&engine, &[rule], request.dry_run)
         })
         .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(|e| Status::internal(e.to_string()))?;
+        .map_err(task_failed)?
+        .map_err(|e| hearth_api::status(e.kind(), e.to_string()))?;
         Ok(Response::new(hearth_api::prune_to_wire(&report)))
     }
 }

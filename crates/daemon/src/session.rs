@@ -21,7 +21,7 @@ use hearth_api::v1::{
     BuildClientMessage, BuildFailure, BuildResult, BuildServerMessage, BuildSpec, BuildStart,
     NeedFiles, OutputChunk,
 };
-use hearth_core::{Digest, Platform};
+use hearth_core::{Digest, ErrorKind, Platform};
 use hearth_engine::{Engine, EngineError, OutputStream, OutputStreams, RemoteClient};
 use hearth_registry::{CredentialError, CredentialSource, Credentials, Descriptor};
 use hearth_solver::EventSender;
@@ -32,7 +32,7 @@ use tonic::{Status, Streaming};
 
 use crate::asks::{ClientCredentials, Secrets, credentials_of, secret_of};
 use crate::credentials::BuildCredentials;
-use crate::transfer::{NEED_FILES_BATCH, Transfer};
+use crate::transfer::{NEED_FILES_BATCH, Refused, Transfer};
 use crate::{BuildPolicy, listing};
 
 /// Bytes per output chunk sent to the client.
@@ -69,7 +69,7 @@ pub(crate) struct Shared {
     /// listing and layers of the client's cache directories.
     sizes: HashMap<Digest, u64>,
     /// How the client broke the protocol, if it did.
-    violation: Mutex<Option<String>>,
+    violation: Mutex<Option<Refused>>,
 }
 
 impl Shared {
@@ -89,11 +89,11 @@ impl Shared {
         pending.closed = Some(why);
     }
 
-    fn violated(&self, why: String) {
+    fn violated(&self, why: Refused) {
         *self.violation.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
     }
 
-    fn violation(&self) -> Option<String> {
+    fn violation(&self) -> Option<Refused> {
         self.violation
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -101,16 +101,18 @@ impl Shared {
     }
 
     /// Routes one message from the client; an error is a protocol violation.
-    fn dispatch(&self, message: ClientMessage) -> Result<(), String> {
+    fn dispatch(&self, message: ClientMessage) -> Result<(), Refused> {
         match message {
             ClientMessage::File(chunk) => {
                 let mut pending = self.pending();
                 let Some(transfer) = pending.transfer.as_mut() else {
-                    return Err("the client sent a file nobody asked for".into());
+                    return Err(Refused::from(
+                        "the client sent a file nobody asked for".to_owned(),
+                    ));
                 };
                 let outcome = transfer.chunk(chunk, &self.sizes);
                 if let Err(why) = &outcome {
-                    transfer.fail(why.clone());
+                    transfer.fail(why.message.clone());
                 }
                 outcome
             }
@@ -267,9 +269,11 @@ fn known_sizes(entries: &[RemoteEntry], spec: &BuildSpec) -> HashMap<Digest, u64
     sizes
 }
 
-fn failure(message: String) -> BuildFailure {
+/// A failure that is not a step's or the Dockerfile's, of class `kind`.
+fn failure(kind: ErrorKind, message: String) -> BuildFailure {
     BuildFailure {
         message,
+        code: hearth_api::failure_code(kind),
         ..BuildFailure::default()
     }
 }
@@ -287,7 +291,7 @@ pub(crate) async fn run(
         Ok((spec, entries)) => serve(engine, &policy, start, spec, entries, inbound, &out)
             .await
             .unwrap_or_else(ServerMessage::Failure),
-        Err(why) => ServerMessage::Failure(failure(why)),
+        Err(why) => ServerMessage::Failure(failure(ErrorKind::InvalidInput, why)),
     };
     let _ = out.send(message(reply)).await;
 }
@@ -332,8 +336,9 @@ async fn serve(
                 match inbound.message().await {
                     Ok(Some(BuildClientMessage { message: Some(m) })) => {
                         if let Err(violation) = shared.dispatch(m) {
-                            shared.violated(violation.clone());
-                            break violation;
+                            let why = violation.message.clone();
+                            shared.violated(violation);
+                            break why;
                         }
                     }
                     Ok(Some(_)) => {}
@@ -355,7 +360,7 @@ async fn serve(
     let outcome = build(&engine, start, spec, entries, credentials, &shared, cancel).await;
     dispatcher.abort();
     match (outcome, shared.violation()) {
-        (Err(_), Some(violation)) => Err(failure(violation)),
+        (Err(_), Some(violation)) => Err(failure(violation.kind, violation.message)),
         (outcome, _) => outcome,
     }
 }
@@ -370,7 +375,7 @@ async fn build(
     cancel: CancellationToken,
 ) -> Result<ServerMessage, BuildFailure> {
     let mut request = hearth_api::request_from_spec(&spec, Platform::host())
-        .map_err(|e| failure(e.to_string()))?;
+        .map_err(|e| failure(ErrorKind::InvalidInput, e.to_string()))?;
     request.credentials = Arc::new(credentials);
     request.remote = Some(RemoteClient {
         context: RemoteContext {
@@ -451,6 +456,7 @@ fn failure_of(err: &EngineError) -> BuildFailure {
             message: "the Dockerfile has errors".into(),
             diagnostics: failure.render(),
             dockerfile_name: failure.file_name.clone(),
+            code: hearth_api::failure_code(err.kind()),
             ..BuildFailure::default()
         },
         EngineError::Step(step) => BuildFailure {
@@ -462,7 +468,8 @@ fn failure_of(err: &EngineError) -> BuildFailure {
             dockerfile_name: step.file_name.clone(),
             dockerfile_text: step.text.clone(),
             diagnostics: String::new(),
+            code: hearth_api::failure_code(step.kind),
         },
-        other => failure(other.to_string()),
+        other => failure(other.kind(), other.to_string()),
     }
 }

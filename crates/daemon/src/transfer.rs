@@ -14,9 +14,35 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hearth_api::v1::FileChunk;
-use hearth_core::Digest;
+use hearth_core::{Digest, ErrorKind};
 use sha2::Digest as _;
 use tokio::sync::oneshot;
+
+/// Why a chunk was not taken: the client broke the protocol (its request is invalid),
+/// or the daemon could not store it (a full disk is the daemon's, not the client's).
+#[derive(Debug, Clone)]
+pub(crate) struct Refused {
+    pub(crate) kind: ErrorKind,
+    pub(crate) message: String,
+}
+
+impl Refused {
+    fn local(err: &std::io::Error, message: String) -> Self {
+        Self {
+            kind: ErrorKind::of_chain(err, ErrorKind::Internal),
+            message,
+        }
+    }
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Self {
+            kind: ErrorKind::InvalidInput,
+            message,
+        }
+    }
+}
 
 /// Digests per `NeedFiles` message: about 70 bytes each, so a message stays near
 /// 600 KiB, well inside the client's 4 MiB limit.
@@ -61,26 +87,24 @@ impl Transfer {
         &mut self,
         chunk: FileChunk,
         sizes: &HashMap<Digest, u64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         let digest: Digest = chunk
             .digest
             .parse()
             .map_err(|_| format!("the client sent a file with digest {:?}", chunk.digest))?;
         if !self.remaining.contains(&digest) {
-            return Err(format!("the client sent {digest}, which was not asked for"));
+            return Err(format!("the client sent {digest}, which was not asked for").into());
         }
         if !self.receiving.contains_key(&digest) {
             if self.receiving.len() >= MAX_OPEN {
-                return Err(format!(
-                    "the client sent more than {MAX_OPEN} files at once"
-                ));
+                return Err(format!("the client sent more than {MAX_OPEN} files at once").into());
             }
             let expected = *sizes
                 .get(&digest)
                 .ok_or_else(|| format!("no size is known for {digest}"))?;
             let partial = self.dir.join(format!("{}.partial", digest.hex()));
             let file = fs::File::create(&partial)
-                .map_err(|e| format!("creating {}: {e}", partial.display()))?;
+                .map_err(|e| Refused::local(&e, format!("creating {}: {e}", partial.display())))?;
             self.receiving.insert(
                 digest,
                 Receiving {
@@ -102,12 +126,12 @@ impl Transfer {
             return Err(format!(
                 "the client sent more than the {} bytes listed for {digest}",
                 receiving.expected
-            ));
+            )
+            .into());
         }
-        receiving
-            .file
-            .write_all(&chunk.data)
-            .map_err(|e| format!("writing {}: {e}", receiving.partial.display()))?;
+        receiving.file.write_all(&chunk.data).map_err(|e| {
+            Refused::local(&e, format!("writing {}: {e}", receiving.partial.display()))
+        })?;
         receiving.hasher.update(&chunk.data);
         if !chunk.eof {
             return Ok(());
@@ -118,13 +142,13 @@ impl Transfer {
         let actual = Digest::from_sha256_bytes(done.hasher.finalize().into());
         if actual != digest {
             let _ = fs::remove_file(&done.partial);
-            return Err(format!(
-                "the client sent content for {digest} that hashes to {actual}"
-            ));
+            return Err(
+                format!("the client sent content for {digest} that hashes to {actual}").into(),
+            );
         }
         let complete = self.dir.join(digest.hex());
         fs::rename(&done.partial, &complete)
-            .map_err(|e| format!("storing {}: {e}", complete.display()))?;
+            .map_err(|e| Refused::local(&e, format!("storing {}: {e}", complete.display())))?;
         self.remaining.remove(&digest);
         if self.remaining.is_empty()
             && let Some(done) = self.done.take()
@@ -180,10 +204,18 @@ mod tests {
         let err = transfer
             .chunk(chunk(b, b"beta and then some", false), &sizes)
             .unwrap_err();
-        assert!(err.contains("more than the 4 bytes listed"), "{err}");
+        assert!(
+            err.message.contains("more than the 4 bytes listed"),
+            "{}",
+            err.message
+        );
         let err = transfer
             .chunk(chunk(a, b"alpha", true), &sizes)
             .unwrap_err();
-        assert!(err.contains("which was not asked for"), "{err}");
+        assert!(
+            err.message.contains("which was not asked for"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -108,11 +108,12 @@ impl Engine {
         status: &(dyn Fn(String) + Send + Sync),
     ) -> Result<Vec<PushReport>, EngineError> {
         let store = self.store();
-        let record = store.read()?.get::<Images>(name)?.ok_or_else(|| {
-            EngineError::Input(format!(
-                "no image named {name} in hearth's store (see `hearth images`; build it with -t {name})"
-            ))
-        })?;
+        let record = store
+            .read()?
+            .get::<Images>(name)?
+            .ok_or_else(|| EngineError::NoImage {
+                name: name.to_owned(),
+            })?;
         let registry = self.host().registry();
         if record.platforms.is_empty() {
             let image = stored_push_image(store, name, record.manifest, &record.media_type)?;
@@ -176,10 +177,10 @@ fn stored_push_image(
     });
     for layer in parsed.layers {
         if !store.has_blob(&layer.digest)? {
-            return Err(EngineError::Input(format!(
-                "layer {} of {name} is not in the store (it may have been pruned); build the image again",
-                layer.digest
-            )));
+            return Err(EngineError::MissingLayer {
+                name: name.to_owned(),
+                digest: layer.digest,
+            });
         }
         blobs.push(PushBlob {
             mount_from: store.blob_sources(&layer.digest)?,

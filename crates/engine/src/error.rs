@@ -27,6 +27,24 @@ pub enum EngineError {
     /// Writing an output failed.
     #[error(transparent)]
     Export(Box<hearth_exporter::ExportError>),
+    /// The store holds no image by this name.
+    #[error(
+        "no image named {name} in hearth's store (see `hearth images`; build it with -t {name})"
+    )]
+    NoImage {
+        /// The name asked for.
+        name: String,
+    },
+    /// A stored image's layer is gone from the store.
+    #[error(
+        "layer {digest} of {name} is not in the store (it may have been pruned); build the image again"
+    )]
+    MissingLayer {
+        /// The image.
+        name: String,
+        /// The missing layer blob.
+        digest: hearth_core::Digest,
+    },
     /// Loading the image into the Docker daemon (`--load`) failed.
     #[error("{0}")]
     Docker(String),
@@ -40,6 +58,9 @@ pub enum EngineError {
 pub struct DockerfileFailure {
     /// All of its errors and warnings.
     pub diagnostics: Diagnostics,
+    /// `InvalidInput`, unless a base image could not be resolved: then that failure's
+    /// class (not found, unauthorized, unavailable…).
+    pub kind: hearth_core::ErrorKind,
     /// The Dockerfile, for rendering.
     pub text: String,
     /// Its name.
@@ -66,6 +87,8 @@ pub struct StepFailure {
     pub name: String,
     /// What went wrong.
     pub message: String,
+    /// Its class, as the worker judged it.
+    pub kind: hearth_core::ErrorKind,
     /// The failing vertex.
     pub vertex: hearth_core::Digest,
     /// Dockerfile lines of the step.
@@ -85,6 +108,24 @@ impl From<hearth_exporter::ExportError> for EngineError {
 }
 
 impl EngineError {
+    /// The build-wide class of this error, which hearthd sends as a gRPC code and the
+    /// client turns into advice and an exit code.
+    pub fn kind(&self) -> hearth_core::ErrorKind {
+        use hearth_core::ErrorKind as Kind;
+        match self {
+            Self::Dockerfile(failure) => failure.kind,
+            Self::Input(_) => Kind::InvalidInput,
+            Self::Step(failure) => failure.kind,
+            Self::Store(e) => e.error_kind(),
+            Self::Registry(e) => e.error_kind(),
+            Self::Worker(e) => e.kind(),
+            Self::Export(e) => e.kind(),
+            Self::NoImage { .. } | Self::MissingLayer { .. } => Kind::NotFound,
+            Self::Docker(_) => Kind::Unavailable,
+            Self::Internal(_) => Kind::Internal,
+        }
+    }
+
     pub(crate) fn step(
         e: hearth_solver::SolveError,
         definition: &Definition,
@@ -95,6 +136,7 @@ impl EngineError {
         Self::Step(Box::new(StepFailure {
             name: e.name,
             message: e.message,
+            kind: e.kind,
             vertex: e.vertex,
             location,
             text: text.to_owned(),

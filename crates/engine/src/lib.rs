@@ -393,14 +393,18 @@ impl Engine {
         options: BuildOptions,
     ) -> Result<BuildPlan, EngineError> {
         let text_owned = text.to_owned();
+        let planner = Arc::clone(&resolver);
         let plan = tokio::task::spawn_blocking(move || {
-            hearth_dockerfile::plan(&text_owned, &options, resolver.as_ref())
+            hearth_dockerfile::plan(&text_owned, &options, planner.as_ref())
         })
         .await
         .map_err(|e| EngineError::Internal(format!("planning: {e}")))?;
         plan.map_err(|diagnostics| {
             EngineError::Dockerfile(Box::new(DockerfileFailure {
                 diagnostics,
+                kind: resolver
+                    .failure_kind()
+                    .unwrap_or(hearth_core::ErrorKind::InvalidInput),
                 text: text.to_owned(),
                 file_name: file_name.to_owned(),
             }))

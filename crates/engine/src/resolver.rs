@@ -24,6 +24,9 @@ pub(crate) struct RegistryResolver {
     /// One slot per reference and platform; a slot's lock is held while it resolves, so
     /// the plans of several platforms asking for the same base resolve it once.
     cache: Mutex<HashMap<(String, String), Arc<Slot>>>,
+    /// The class of the first resolution that failed: the frontend only keeps its
+    /// message, and a missing or refused base image is not a Dockerfile mistake.
+    failure: Mutex<Option<hearth_core::ErrorKind>>,
 }
 
 /// One reference's resolution for one platform, once it is known.
@@ -42,7 +45,24 @@ impl RegistryResolver {
             events,
             label_platform,
             cache: Mutex::new(HashMap::new()),
+            failure: Mutex::new(None),
         }
+    }
+
+    /// The class of the first failed resolution, if one failed.
+    pub(crate) fn failure_kind(&self) -> Option<hearth_core::ErrorKind> {
+        match self.failure.lock() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    fn note_failure(&self, kind: hearth_core::ErrorKind) {
+        let mut failure = match self.failure.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        failure.get_or_insert(kind);
     }
 }
 
@@ -72,7 +92,10 @@ impl ImageResolver for RegistryResolver {
         let outcome = self
             .runtime
             .block_on(self.client.resolve(reference, platform))
-            .map_err(|e| e.to_string())
+            .map_err(|e| {
+                self.note_failure(e.error_kind());
+                e.to_string()
+            })
             .and_then(|resolved| {
                 let config: ImageConfig = serde_json::from_slice(&resolved.config_bytes)
                     .map_err(|e| format!("invalid image config: {e}"))?;

@@ -56,6 +56,23 @@ pub enum ExportError {
 }
 
 impl ExportError {
+    /// The build-wide class of this error.
+    pub fn kind(&self) -> hearth_core::ErrorKind {
+        use hearth_core::ErrorKind as Kind;
+        match self {
+            Self::Store(e) => e.error_kind(),
+            Self::Registry(e) => e.error_kind(),
+            Self::Worker(e) => e.kind(),
+            // A destination the user named: theirs to fix, unless the disk is full.
+            Self::Io { .. } => Kind::of_chain(self, Kind::InvalidInput),
+            Self::Destination(_) | Self::Unsupported(_) | Self::Spec(_) => Kind::InvalidInput,
+            Self::Docker(_) => Kind::of_chain(self, Kind::Unavailable),
+            Self::Layer(_) | Self::Internal(_) | Self::Json { .. } => {
+                Kind::of_chain(self, Kind::Internal)
+            }
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),

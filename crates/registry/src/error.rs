@@ -230,6 +230,28 @@ impl RegistryError {
         }
     }
 
+    /// The build-wide class of this error. Content that does not match its digest and
+    /// answers this client cannot use are the registry's fault: unavailable, not a bug
+    /// of hearth's; a local write that ran out of space is exhaustion.
+    pub fn error_kind(&self) -> hearth_core::ErrorKind {
+        use hearth_core::ErrorKind as Kind;
+        match self {
+            RegistryError::Push { source, .. } => return source.error_kind(),
+            // The image exists but is of a kind hearth cannot build on.
+            RegistryError::Unsupported { .. } => return Kind::InvalidInput,
+            _ => {}
+        }
+        match self.kind() {
+            ErrorKind::NotFound => Kind::NotFound,
+            ErrorKind::InvalidArgument => Kind::InvalidInput,
+            ErrorKind::PermissionDenied => Kind::Unauthorized,
+            ErrorKind::Unavailable | ErrorKind::DataLoss | ErrorKind::FailedPrecondition => {
+                Kind::Unavailable
+            }
+            ErrorKind::Internal => Kind::of_chain(self, Kind::Internal),
+        }
+    }
+
     /// How relevant this error is when several endpoints failed: the most relevant one is
     /// reported, as containerd's resolver does (a refusal or bad answer beats "not found",
     /// which beats "unreachable").

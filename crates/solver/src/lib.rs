@@ -43,6 +43,8 @@ pub struct SolveError {
     pub name: String,
     /// The worker's error, rendered.
     pub message: String,
+    /// Its class, as the worker judged it.
+    pub kind: hearth_core::ErrorKind,
     /// The worker's error.
     pub source: Arc<WorkerError>,
 }
@@ -208,11 +210,31 @@ async fn output_of<W: Worker>(
 }
 
 fn internal<W: Worker>(build: &Build<W>, vertex: Digest, message: String) -> SolveError {
+    solver_error(build, vertex, message, hearth_core::ErrorKind::Internal)
+}
+
+/// The build's token was cancelled before the node could run.
+fn cancelled<W: Worker>(build: &Build<W>, vertex: Digest) -> SolveError {
+    solver_error(
+        build,
+        vertex,
+        "cancelled".to_owned(),
+        hearth_core::ErrorKind::Cancelled,
+    )
+}
+
+fn solver_error<W: Worker>(
+    build: &Build<W>,
+    vertex: Digest,
+    message: String,
+    kind: hearth_core::ErrorKind,
+) -> SolveError {
     let err: WorkerError = message.clone().into();
     SolveError {
         vertex,
         name: vertex_name(build, &vertex),
         message,
+        kind,
         source: Arc::new(err),
     }
 }
@@ -229,6 +251,7 @@ fn fail<W: Worker>(build: &Build<W>, vertex: Digest, err: WorkerError) -> SolveE
         vertex,
         name: vertex_name(build, &vertex),
         message: err.to_string(),
+        kind: build.worker.error_kind(&err),
         source: Arc::new(err),
     }
 }
@@ -412,11 +435,11 @@ async fn compute_result<W: Worker>(
         futures::future::try_join_all(node.inputs.iter().map(|input| output_of(build, *input)))
             .await?;
     if build.cancel.is_cancelled() {
-        return Err(internal(build, vertex, "cancelled".to_owned()));
+        return Err(cancelled(build, vertex));
     }
     let permit = tokio::select! {
         permit = Arc::clone(&build.slots).acquire_owned() => permit.map_err(|_| internal(build, vertex, "scheduler closed".to_owned()))?,
-        () = build.cancel.cancelled() => return Err(internal(build, vertex, "cancelled".to_owned())),
+        () = build.cancel.cancelled() => return Err(cancelled(build, vertex)),
     };
     let started = Instant::now();
     build.events.send(Event::Started {

@@ -127,6 +127,13 @@ pub trait Worker: Send + Sync + 'static {
         Box::pin(async move { matches!(self.load(node, key).await, Ok(Some(_))) })
     }
 
+    /// The class of one of this worker's errors, which a [`crate::SolveError`] carries to
+    /// the engine and the client. Without an answer from the worker a failure is a bug
+    /// unless a full disk is behind it.
+    fn error_kind(&self, err: &WorkerError) -> hearth_core::ErrorKind {
+        hearth_core::ErrorKind::of_chain(err.as_ref(), hearth_core::ErrorKind::Internal)
+    }
+
     /// Runs `node` on its inputs' results and records the outputs under `key`.
     fn exec<'a>(
         &'a self,

@@ -130,6 +130,17 @@ impl StoreError {
         }
     }
 
+    /// The build-wide class of this error: a full disk or quota is exhaustion, not a bug.
+    pub fn error_kind(&self) -> hearth_core::ErrorKind {
+        use hearth_core::ErrorKind as Kind;
+        match self.kind() {
+            ErrorKind::NotFound => Kind::NotFound,
+            ErrorKind::InvalidArgument | ErrorKind::FailedPrecondition => Kind::InvalidInput,
+            ErrorKind::Unavailable => Kind::Unavailable,
+            ErrorKind::DataLoss | ErrorKind::Internal => Kind::of_chain(self, Kind::Internal),
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Self::Io {
             action,

@@ -165,12 +165,11 @@ pub(crate) async fn sync(
     source: &LocalSource,
     job: &Job,
 ) -> Result<Ref, Error> {
-    let local = session.locals.get(&source.name).cloned().ok_or_else(|| {
-        Error::Unsupported(format!(
-            "the build has no local directory named {:?}",
-            source.name
-        ))
-    })?;
+    let local = session
+        .locals
+        .get(&source.name)
+        .cloned()
+        .ok_or_else(|| Error::NoLocal(source.name.clone()))?;
     let src = match local {
         LocalContext::Dir(dir) => dir,
         LocalContext::Remote(remote) => {
@@ -193,7 +192,10 @@ pub(crate) async fn sync(
         },
     )
     .await
-    .map_err(|e| Error::Unsupported(format!("context sync task failed: {e}")))??;
+    .map_err(|source| Error::Task {
+        what: "context sync task",
+        source,
+    })??;
     job.progress.status(format!(
         "transferring {}: {} files, {} changed ({} bytes)",
         source.name, stats.entries, stats.copied, stats.bytes

@@ -84,6 +84,32 @@ pub enum Error {
     /// Something hearth does not do yet.
     #[error("{0}")]
     Unsupported(String),
+    /// The build was cancelled while the step ran.
+    #[error("cancelled")]
+    Cancelled,
+    /// A blocking task of the step stopped without an answer (it panicked or was aborted).
+    #[error("{what} failed: {source}")]
+    Task {
+        /// What the task was doing.
+        what: &'static str,
+        /// Why it stopped.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// A state the graph or the worker's own bookkeeping rules out (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The build names a local directory the client did not offer.
+    #[error("the build has no local directory named {0:?}")]
+    NoLocal(String),
+    /// The client sent something a daemon build cannot use (a path outside the
+    /// context, a file without content): the request is wrong.
+    #[error("{0}")]
+    ClientInput(String),
+    /// Moving data from or to the client failed, or what it sent changed meanwhile;
+    /// running the build again may work.
+    #[error("{0}")]
+    ClientTransfer(String),
     /// A cache key could not be computed.
     #[error("computing a cache key: {0}")]
     Key(String),
@@ -102,6 +128,55 @@ pub enum Error {
 }
 
 impl Error {
+    /// The build-wide class of this error, so the engine, hearthd and the client can
+    /// explain it without knowing the worker's variants.
+    pub fn kind(&self) -> hearth_core::ErrorKind {
+        use hearth_core::ErrorKind as Kind;
+        match self {
+            Self::Store(e) => e.error_kind(),
+            Self::Registry(e) => e.error_kind(),
+            Self::Layer(_)
+            | Self::FileOp(_)
+            | Self::Run(_)
+            | Self::Mount(_)
+            | Self::Io { .. }
+            | Self::Emulation(_)
+            | Self::Download { .. }
+            | Self::HttpClient(_)
+            | Self::Key(_)
+            | Self::SecretUnreadable { .. }
+            | Self::Task { .. }
+            | Self::Internal(_) => Kind::of_chain(self, self.fallback_kind()),
+            Self::MountSource { .. }
+            | Self::Workdir { .. }
+            | Self::Entitlement(_)
+            | Self::MissingSecret { .. }
+            | Self::Unsupported(_)
+            | Self::NoLocal(_)
+            | Self::Context(hearth_dockerignore::walk::WalkError::Pattern(_))
+            | Self::ClientInput(_) => Kind::InvalidInput,
+            Self::Context(_) => Kind::of_chain(self, Kind::Internal),
+            Self::Process { .. } => Kind::Failed,
+            Self::Cancelled => Kind::Cancelled,
+            Self::ClientTransfer(_) => Kind::Unavailable,
+        }
+    }
+
+    /// The kind of a wrapped failure when no exhausted resource is behind it.
+    fn fallback_kind(&self) -> hearth_core::ErrorKind {
+        use hearth_core::ErrorKind as Kind;
+        match self {
+            Self::FileOp(
+                hearth_fileops::FileOpError::NotFound { .. }
+                | hearth_fileops::FileOpError::NoMatch { .. },
+            ) => Kind::NotFound,
+            Self::FileOp(_) | Self::Emulation(_) => Kind::InvalidInput,
+            Self::Download { .. } => Kind::Unavailable,
+            Self::SecretUnreadable { .. } => Kind::InvalidInput,
+            _ => Kind::Internal,
+        }
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),

@@ -56,10 +56,10 @@ fn root_input(op: &ExecOp, inputs: &[Ref]) -> Result<Vec<hearth_store::LayerId>,
         None => Ok(Vec::new()),
         Some(i) => match inputs.get(i as usize) {
             Some(Ref::Layers(l)) => Ok(l.as_ref().clone()),
-            Some(Ref::Context(_)) => Err(Error::Unsupported(
+            Some(Ref::Context(_)) => Err(Error::Internal(
                 "the build context cannot be a root filesystem".into(),
             )),
-            None => Err(Error::Unsupported(format!("missing input {i}"))),
+            None => Err(Error::Internal(format!("missing input {i}"))),
         },
     }
 }
@@ -247,7 +247,7 @@ async fn run_mounted(
                 let dir = held
                     .secrets
                     .as_ref()
-                    .ok_or_else(|| Error::Unsupported("secret dir".into()))?;
+                    .ok_or_else(|| Error::Internal("secret dir".into()))?;
                 let file =
                     dir.write(&format!("{n}"), &value, secret.uid, secret.gid, secret.mode)?;
                 mounts.push(MountSpec::Bind {

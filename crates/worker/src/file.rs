@@ -17,7 +17,7 @@ fn layers_of(input: Option<&Ref>) -> Result<Vec<LayerId>, Error> {
     match input {
         None => Ok(Vec::new()),
         Some(Ref::Layers(l)) => Ok(l.as_ref().clone()),
-        Some(Ref::Context(_)) => Err(Error::Unsupported(
+        Some(Ref::Context(_)) => Err(Error::Internal(
             "a file operation cannot modify the build context".into(),
         )),
     }
@@ -69,7 +69,7 @@ pub(crate) async fn run(
                 views.push(m);
                 p
             }
-            None => return Err(Error::Unsupported(format!("copy source {i} is missing"))),
+            None => return Err(Error::Internal(format!("copy source {i} is missing"))),
         };
         if let Some(slot) = source_roots.get_mut(i) {
             *slot = Some(path);
@@ -113,7 +113,10 @@ pub(crate) async fn run(
         Ok(())
     })
     .await
-    .map_err(|e| Error::Unsupported(format!("file operation task failed: {e}")))??;
+    .map_err(|source| Error::Task {
+        what: "file operation task",
+        source,
+    })??;
     drop(views);
     root_mount.finish()?;
     let id = records::commit_layer(host, pending, LayerOrigin::Built)?;

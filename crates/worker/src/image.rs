@@ -53,7 +53,7 @@ pub(crate) async fn pull(
             continue;
         }
         if job.cancel.is_cancelled() {
-            return Err(Error::Unsupported("cancelled".into()));
+            return Err(Error::Cancelled);
         }
         if !host.store.has_blob(&descriptor.digest)? {
             job.progress.status(format!(
@@ -100,7 +100,7 @@ pub async fn download_blob(
     let writer = sink
         .0
         .take()
-        .ok_or_else(|| Error::Unsupported("blob writer lost".into()))?;
+        .ok_or_else(|| Error::Internal("blob writer lost".into()))?;
     writer.commit(Some(&descriptor.digest))?;
     host.metrics
         .layers_pulled
@@ -155,7 +155,10 @@ pub(crate) async fn unpack(
         Ok((pending, diff_id))
     })
     .await
-    .map_err(|e| Error::Unsupported(format!("unpacking task failed: {e}")))??;
+    .map_err(|source| Error::Task {
+        what: "unpacking task",
+        source,
+    })??;
     let id = records::commit_layer(host, pending, LayerOrigin::Pulled { blob })?;
     let mut txn = host.store.write()?;
     if let Some(mut record) = txn.get::<Layers>(&id)? {

@@ -199,7 +199,7 @@ pub async fn fetch_blob(
                 return Ok(false);
             }
             let Some(client) = client else {
-                return Err(Error::Unsupported(format!(
+                return Err(Error::ClientTransfer(format!(
                     "the cache in the client's {} is not reachable outside that client's build",
                     dir.display()
                 )));
@@ -210,7 +210,7 @@ pub async fn fetch_blob(
                     .fetch(vec![blob.digest], &scratch)
                     .await
                     .map_err(|why| {
-                        Error::Unsupported(format!(
+                        Error::ClientTransfer(format!(
                             "fetching {} from the client: {why}",
                             blob.digest
                         ))
@@ -253,7 +253,10 @@ async fn ingest(host: &Host, path: &Path, digest: Digest) -> Result<(), Error> {
         Ok(())
     })
     .await
-    .map_err(|e| Error::Unsupported(format!("copying a cache blob: {e}")))?
+    .map_err(|source| Error::Task {
+        what: "copying a cache blob",
+        source,
+    })?
 }
 
 /// Where an OCI layout directory keeps `digest`.
@@ -327,7 +330,10 @@ pub(crate) async fn restore_mount(
     let digest = mount.blob.digest;
     tokio::task::spawn_blocking(move || image::unpack_blob_into(&store, &digest, &target))
         .await
-        .map_err(|e| Error::Unsupported(format!("restoring a cache mount: {e}")))??;
+        .map_err(|source| Error::Task {
+            what: "restoring a cache mount",
+            source,
+        })??;
     let mut txn = host.store.write()?;
     txn.kv_delete(&format!("{MOUNT_PREFIX}{dir_name}"))?;
     txn.commit()?;

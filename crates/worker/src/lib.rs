@@ -443,6 +443,15 @@ fn boxed(e: Error) -> WorkerError {
 impl hearth_solver::Worker for BuildWorker {
     type Output = Ref;
 
+    fn error_kind(&self, err: &WorkerError) -> hearth_core::ErrorKind {
+        match err.downcast_ref::<Error>() {
+            Some(own) => own.kind(),
+            None => {
+                hearth_core::ErrorKind::of_chain(err.as_ref(), hearth_core::ErrorKind::Internal)
+            }
+        }
+    }
+
     fn input_key_mode(&self, node: &NodeCtx<'_>, index: usize) -> InputKeyMode {
         keys::input_mode(node, index)
     }
@@ -577,9 +586,7 @@ fn merge(host: &Host, key: CacheKey, inputs: &[Ref]) -> Result<Ref, Error> {
         match input {
             Ref::Layers(l) => layers.extend(l.iter().cloned()),
             Ref::Context(_) => {
-                return Err(Error::Unsupported(
-                    "merging the build context directly".into(),
-                ));
+                return Err(Error::Internal("merging the build context directly".into()));
             }
         }
     }

@@ -124,7 +124,7 @@ pub(crate) async fn sync(
             .fetcher
             .fetch(plan.fetch.clone(), &incoming)
             .await
-            .map_err(|e| Error::Unsupported(format!("transferring the context failed: {e}")));
+            .map_err(|e| Error::ClientTransfer(format!("transferring the context failed: {e}")));
         if let Err(e) = fetched {
             let _ = hearth_fsroot::remove_tree(&incoming);
             return Err(e);
@@ -140,7 +140,10 @@ pub(crate) async fn sync(
         Ok::<_, Error>((index, stats))
     })
     .await
-    .map_err(|e| Error::Unsupported(format!("context sync task failed: {e}")))??;
+    .map_err(|source| Error::Task {
+        what: "context sync task",
+        source,
+    })??;
     job.progress.status(format!(
         "transferring {}: {} files, {} changed ({} bytes from the client)",
         source.name, stats.entries, stats.copied, stats.bytes
@@ -175,7 +178,7 @@ fn select(
             entry.path.starts_with(l) && entry.path.as_bytes().get(l.len()) == Some(&b'/')
         });
         if !safe_path(&entry.path) || below_link {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::ClientInput(format!(
                 "the client listed an invalid context path {:?}",
                 entry.path
             )));
@@ -320,7 +323,7 @@ fn apply(
                 .open_file(at)
                 .map_err(|e| Error::io(Path::new(at), e))?
                 .ok_or_else(|| {
-                    Error::Unsupported(format!(
+                    Error::ClientTransfer(format!(
                         "the synced context changed while it was read ({at}); run the build again"
                     ))
                 })?;
@@ -349,10 +352,10 @@ fn apply(
             copy.symlink(&entry.path, link).map_err(failed)?;
         } else if entry.is_file() {
             let digest = entry.digest.ok_or_else(|| {
-                Error::Unsupported(format!("the client listed {} without a digest", entry.path))
+                Error::ClientInput(format!("the client listed {} without a digest", entry.path))
             })?;
             let from = staged.get(&digest).ok_or_else(|| {
-                Error::Unsupported(format!(
+                Error::ClientInput(format!(
                     "the client did not send the content of {}",
                     entry.path
                 ))

@@ -493,12 +493,12 @@ async fn build(
             if let Some(signal) = stopped_by {
                 return Ok(signal.report());
             }
-            report::print_failure(
+            Ok(report::print_failure(
                 &report::Failure::of_engine(&err),
+                err.kind(),
                 &renderer,
                 report::display_shows_logs(mode),
-            );
-            Ok(ExitCode::from(1))
+            ))
         }
     }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use hearth_api::v1::build_client_message::Message as ClientMessage;
 use hearth_api::v1::build_server_message::Message as ServerMessage;
 use hearth_api::v1::{BuildClientMessage, BuildStart, CredentialsResponse, FileChunk, SecretValue};
@@ -19,6 +19,7 @@ use hearth_auth::DockerConfigCredentials;
 use hearth_client::daemon::{Daemon, DaemonTarget, listing_messages};
 use hearth_client::{ClientOutput, listing};
 use hearth_core::Digest;
+use hearth_core::ErrorKind;
 use hearth_engine::cache::{CacheSource, CacheTarget};
 use hearth_engine::{DockerfileSource, SecretSource};
 use hearth_exporter::ExportKind;
@@ -404,6 +405,7 @@ pub(crate) async fn build(
             Some(e) = send_failed.recv() => {
                 failure = Some(hearth_api::v1::BuildFailure {
                     message: format!("sending the context: {e:#}"),
+                    code: hearth_api::failure_code(ErrorKind::InvalidInput),
                     ..Default::default()
                 });
                 break;
@@ -415,6 +417,7 @@ pub(crate) async fn build(
             Err(status) => {
                 failure = Some(hearth_api::v1::BuildFailure {
                     message: format!("hearthd: {}", status.message()),
+                    code: hearth_api::failure_code(broken_stream_kind(&status)),
                     ..Default::default()
                 });
                 break;
@@ -502,14 +505,28 @@ pub(crate) async fn build(
             });
             super::report_success(args, &result.warnings, image.as_ref(), &names)
         }
-        (None, Some(failure)) => {
-            report::print_failure(
-                &report::Failure::of_wire(&failure),
-                &renderer,
-                report::display_shows_logs(mode),
-            );
-            Ok(ExitCode::from(1))
-        }
-        (None, None) => bail!("hearthd ended the build without a result"),
+        (None, Some(failure)) => Ok(report::print_failure(
+            &report::Failure::of_wire(&failure),
+            hearth_api::failure_kind(&failure),
+            &renderer,
+            report::display_shows_logs(mode),
+        )),
+        // The stream ended without a word: hearthd stopped or the connection was cut.
+        (None, None) => Ok(report::print_failure(
+            &report::Failure::Other("hearthd ended the build without a result".to_owned()),
+            ErrorKind::Unavailable,
+            &renderer,
+            report::display_shows_logs(mode),
+        )),
+    }
+}
+
+/// The class of a build stream that failed mid-build. hearthd reports a failed build in
+/// a `BuildFailure` message, so a stream error there is the transport's: unless it says
+/// otherwise, the daemon or the connection went away.
+fn broken_stream_kind(status: &tonic::Status) -> ErrorKind {
+    match hearth_api::kind_of(status.code()) {
+        ErrorKind::Failed | ErrorKind::Internal | ErrorKind::Cancelled => ErrorKind::Unavailable,
+        other => other,
     }
 }

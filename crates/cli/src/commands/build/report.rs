@@ -3,6 +3,9 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::process::ExitCode;
+
+use hearth_core::ErrorKind;
 
 use hearth_engine::{EngineError, StepFailure};
 use hearth_graph::SourceRange;
@@ -40,6 +43,7 @@ impl Failure {
                     location,
                     text,
                     file_name,
+                    kind: _,
                 } = failure.as_ref();
                 Self::Step {
                     name: name.clone(),
@@ -75,7 +79,13 @@ impl Failure {
     }
 }
 
-pub(crate) fn print_failure(failure: &Failure, renderer: &Renderer, shown_logs: bool) {
+/// Explains a failed build of class `kind` on standard error; the exit code to end with.
+pub(crate) fn print_failure(
+    failure: &Failure,
+    kind: ErrorKind,
+    renderer: &Renderer,
+    shown_logs: bool,
+) -> ExitCode {
     let mut out = String::new();
     match failure {
         Failure::Dockerfile(rendered) => {
@@ -106,7 +116,11 @@ pub(crate) fn print_failure(failure: &Failure, renderer: &Renderer, shown_logs: 
             let _ = writeln!(out, "error: failed to solve: {message}");
         }
     }
+    if let Some(advice) = crate::exit::advice(kind) {
+        let _ = writeln!(out, "{advice}");
+    }
     let _ = std::io::stderr().lock().write_all(out.as_bytes());
+    crate::exit::code(kind)
 }
 
 /// Whether the display already printed BuildKit's failure summary with the logs.
