@@ -27,6 +27,9 @@ pub enum EngineError {
     /// Writing an output failed.
     #[error(transparent)]
     Export(Box<hearth_exporter::ExportError>),
+    /// A cache import or export failed.
+    #[error(transparent)]
+    Cache(Box<hearth_cache::CacheError>),
     /// The store holds no image by this name.
     #[error(
         "no image named {name} in hearth's store (see `hearth images`; build it with -t {name})"
@@ -99,6 +102,12 @@ pub struct StepFailure {
     pub file_name: String,
 }
 
+impl From<hearth_cache::CacheError> for EngineError {
+    fn from(e: hearth_cache::CacheError) -> Self {
+        Self::Cache(Box::new(e))
+    }
+}
+
 // Boxed: an export error carries registry and Docker details, and every engine result
 // would otherwise be as large.
 impl From<hearth_exporter::ExportError> for EngineError {
@@ -120,6 +129,7 @@ impl EngineError {
             Self::Registry(e) => e.error_kind(),
             Self::Worker(e) => e.kind(),
             Self::Export(e) => e.kind(),
+            Self::Cache(e) => e.kind(),
             Self::NoImage { .. } | Self::MissingLayer { .. } => Kind::NotFound,
             Self::Docker(_) => Kind::Unavailable,
             Self::Internal(_) => Kind::Internal,

@@ -5,7 +5,7 @@
 //! with the worker, and writes the requested outputs with the exporter. The CLI drives it
 //! directly (embedded mode); the daemon will drive the same type.
 
-pub mod cache;
+pub use hearth_cache as cache;
 mod distribution;
 mod error;
 pub mod gc;
@@ -227,14 +227,14 @@ impl Engine {
                 .collect::<Vec<_>>(),
         );
         let definition = Arc::new(combined);
-        let client_imports = self
-            .import_caches(
-                &registry,
-                &request.cache_from,
-                request.remote.as_ref(),
-                &events,
-            )
-            .await;
+        let client_imports = cache::import_caches(
+            &self.host,
+            &registry,
+            &request.cache_from,
+            request.remote.as_ref().map(|r| &r.cache_sources),
+            &events,
+        )
+        .await;
         let session = Session {
             locals: BTreeMap::from([(
                 "context".to_owned(),
@@ -329,17 +329,20 @@ impl Engine {
             content_keys,
         };
         let client_dests = request.remote.as_ref().map(|remote| cache::ClientDests {
-            remote,
+            outputs: &remote.outputs,
+            present: &remote.cache_dests,
             first_index: request.exports.len(),
         });
-        self.export_caches(
+        cache::export_caches(
+            &self.host,
             &registry,
             &solved_build,
             &request.cache_to,
             client_dests,
             &events,
         )
-        .await?;
+        .await
+        .map_err(EngineError::from)?;
         let warnings = plans.iter().flat_map(|p| p.warnings.iter().cloned()).fold(
             Vec::new(),
             |mut all: Vec<hearth_dockerfile::Diagnostic>, w| {

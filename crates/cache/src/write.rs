@@ -13,7 +13,7 @@ use hearth_worker::imported::{self, CacheOrigin, RemoteBlob};
 
 use super::export::{BlobLocation, CacheArtifact, CacheLayer};
 use super::format::CONFIG_MEDIA_TYPE;
-use crate::EngineError;
+use crate::CacheError;
 
 /// The registry host of a repository (`127.0.0.1:5000/cache/app` → `127.0.0.1:5000`).
 fn registry_of(repository: &str) -> &str {
@@ -27,7 +27,7 @@ async fn fetch(
     registry: &Client,
     layer: &CacheLayer,
     origin: &CacheOrigin,
-) -> Result<(), EngineError> {
+) -> Result<(), CacheError> {
     let blob = RemoteBlob {
         digest: layer.descriptor.digest,
         diff_id: layer.diff_id,
@@ -47,7 +47,7 @@ pub(crate) async fn to_registry(
     artifact: &CacheArtifact,
     reference: &str,
     status: &(dyn Fn(String) + Send + Sync),
-) -> Result<Digest, EngineError> {
+) -> Result<Digest, CacheError> {
     let target = ImageReference::parse(reference)?;
     let store = host.store();
     let config_digest = Digest::of(&artifact.config);
@@ -136,18 +136,17 @@ pub(crate) async fn to_dir(
     dir: &Path,
     tag: &str,
     status: &(dyn Fn(String) + Send + Sync),
-) -> Result<Digest, EngineError> {
+) -> Result<Digest, CacheError> {
     for layer in &artifact.layers {
         if let BlobLocation::Origin(origin) = &layer.location {
             fetch(host, registry, layer, origin).await?;
         }
     }
-    let io_err = |what: &str, path: &Path, e: io::Error| {
-        EngineError::Input(format!(
-            "writing the cache to {}: {what} {}: {e}",
-            dir.display(),
-            path.display()
-        ))
+    let io_err = |what: &str, path: &Path, source: io::Error| CacheError::Write {
+        dir: dir.to_path_buf(),
+        what: what.to_owned(),
+        path: path.to_path_buf(),
+        source,
     };
     let blobs_dir = dir.join("blobs").join("sha256");
     fs::create_dir_all(&blobs_dir).map_err(|e| io_err("creating", &blobs_dir, e))?;
@@ -199,11 +198,11 @@ pub(crate) async fn to_client(
     host: &Host,
     registry: &Client,
     artifact: &CacheArtifact,
-    stream: Box<dyn crate::OutputStream>,
+    stream: Box<dyn hearth_exporter::OutputStream>,
     present: &std::collections::HashSet<Digest>,
     tag: &str,
     status: &(dyn Fn(String) + Send + Sync),
-) -> Result<Digest, EngineError> {
+) -> Result<Digest, CacheError> {
     for layer in &artifact.layers {
         if let BlobLocation::Origin(origin) = &layer.location
             && !present.contains(&layer.descriptor.digest)
@@ -261,8 +260,8 @@ pub(crate) async fn to_client(
         stream.finish()
     })
     .await
-    .map_err(|e| EngineError::Internal(format!("streaming the cache: {e}")))?
-    .map_err(|e| EngineError::Internal(format!("streaming the cache to the client: {e}")))?;
+    .map_err(|e| CacheError::Internal(format!("streaming the cache: {e}")))?
+    .map_err(|e| CacheError::Internal(format!("streaming the cache to the client: {e}")))?;
     status(format!(
         "sent {sent} of {} layer blobs to the client (it has the rest)",
         artifact.layers.len()

@@ -22,18 +22,18 @@ use super::format::{
     CONFIG_MEDIA_TYPE, CacheConfig, CacheEntry, ContentKey, FORMAT_VERSION, MountEntry,
 };
 use super::spec::{CacheExport, CacheMode};
-use crate::EngineError;
+use crate::CacheError;
 
 /// What a solve leaves for a cache export.
-pub(crate) struct SolvedBuild<'a> {
+pub struct SolvedBuild<'a> {
     /// The graph.
-    pub(crate) definition: &'a Definition,
+    pub definition: &'a Definition,
     /// Cache keys by node.
-    pub(crate) keys: &'a HashMap<Digest, Digest>,
+    pub keys: &'a HashMap<Digest, Digest>,
     /// The final result.
-    pub(crate) root_layers: &'a [LayerId],
+    pub root_layers: &'a [LayerId],
     /// Content digests by input key the build used.
-    pub(crate) content_keys: Vec<(String, Digest)>,
+    pub content_keys: Vec<(String, Digest)>,
 }
 
 /// A result's filesystem: layers in the store, or blobs of an import not fetched.
@@ -102,7 +102,7 @@ impl CacheArtifact {
 }
 
 /// Every result of the build the store knows, by cache key, in key order.
-fn candidates(host: &Host, build: &SolvedBuild<'_>) -> Result<Vec<Candidate>, EngineError> {
+fn candidates(host: &Host, build: &SolvedBuild<'_>) -> Result<Vec<Candidate>, CacheError> {
     let store = host.store();
     let mut keys: Vec<Digest> = build
         .keys
@@ -142,7 +142,7 @@ fn candidates(host: &Host, build: &SolvedBuild<'_>) -> Result<Vec<Candidate>, En
 }
 
 /// The blob digests each root layer is known by.
-fn root_blobs(store: &Store, root: &[LayerId]) -> Result<Vec<HashSet<Digest>>, EngineError> {
+fn root_blobs(store: &Store, root: &[LayerId]) -> Result<Vec<HashSet<Digest>>, CacheError> {
     let txn = store.read()?;
     root.iter()
         .map(|id| {
@@ -176,7 +176,7 @@ fn selected(
     host: &Host,
     build: &SolvedBuild<'_>,
     mode: CacheMode,
-) -> Result<Vec<(Candidate, usize)>, EngineError> {
+) -> Result<Vec<(Candidate, usize)>, CacheError> {
     let root_blobs = root_blobs(host.store(), build.root_layers)?;
     Ok(candidates(host, build)?
         .into_iter()
@@ -204,10 +204,7 @@ fn content_keys(build: &SolvedBuild<'_>) -> Vec<ContentKey> {
 
 /// The inline cache of the final image: the final chain's records, with layer indexes
 /// into the image's own layers. Returns the config field to add.
-pub(crate) fn inline_field(
-    host: &Host,
-    build: &SolvedBuild<'_>,
-) -> Result<(String, String), EngineError> {
+pub fn inline_field(host: &Host, build: &SolvedBuild<'_>) -> Result<(String, String), CacheError> {
     let records = selected(host, build, CacheMode::Min)?
         .into_iter()
         .map(|(c, n)| CacheEntry {
@@ -225,7 +222,7 @@ pub(crate) fn inline_field(
         mounts: Vec::new(),
     };
     let json = serde_json::to_string(&config)
-        .map_err(|e| EngineError::Internal(format!("encoding the inline cache: {e}")))?;
+        .map_err(|e| CacheError::Internal(format!("encoding the inline cache: {e}")))?;
     Ok((super::format::INLINE_FIELD.to_owned(), json))
 }
 
@@ -236,7 +233,7 @@ pub(crate) async fn prepare(
     build: &SolvedBuild<'_>,
     export: &CacheExport,
     status: &(dyn Fn(String) + Send + Sync),
-) -> Result<CacheArtifact, EngineError> {
+) -> Result<CacheArtifact, CacheError> {
     let chosen = selected(host, build, export.mode)?;
     // Local layers first get their blobs, all in one blocking task.
     let mut local_ids: Vec<LayerId> = Vec::new();
@@ -269,7 +266,7 @@ pub(crate) async fn prepare(
             .collect::<Result<Vec<_>, _>>()
     })
     .await
-    .map_err(|e| EngineError::Internal(format!("preparing the cache: {e}")))??;
+    .map_err(|e| CacheError::Internal(format!("preparing the cache: {e}")))??;
     let by_layer: HashMap<&LayerId, &hearth_exporter::LayerDescriptor> =
         local_ids.iter().zip(&local_blobs).collect();
 
@@ -336,7 +333,7 @@ pub(crate) async fn prepare(
         mounts,
     };
     let config = serde_json::to_vec(&config)
-        .map_err(|e| EngineError::Internal(format!("encoding the cache config: {e}")))?;
+        .map_err(|e| CacheError::Internal(format!("encoding the cache config: {e}")))?;
     Ok(CacheArtifact {
         config,
         layers,
@@ -362,7 +359,7 @@ async fn export_mounts(
     definition: &Definition,
     export: &CacheExport,
     status: &(dyn Fn(String) + Send + Sync),
-) -> Result<Vec<(String, CacheLayer)>, EngineError> {
+) -> Result<Vec<(String, CacheLayer)>, CacheError> {
     let mut ids: Vec<String> = Vec::new();
     for (_, node) in definition.nodes_in_order() {
         if let Op::Exec(exec) = &node.op {
@@ -397,7 +394,7 @@ async fn export_mounts(
         let store = host.store().clone();
         let compression = export.compression;
         let level = export.level;
-        let exported = tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
+        let exported = tokio::task::spawn_blocking(move || -> Result<_, CacheError> {
             let mut writer = store.blob_writer()?;
             let exported = hearth_layer::export_layer(
                 &dir,
@@ -406,12 +403,12 @@ async fn export_mounts(
                 &mut writer,
                 &hearth_layer::DiffOptions::default(),
             )
-            .map_err(|e| EngineError::Internal(format!("exporting a cache mount: {e}")))?;
+            .map_err(|e| CacheError::Internal(format!("exporting a cache mount: {e}")))?;
             let (digest, size) = writer.commit(Some(&exported.digest))?;
             Ok((digest, size, exported.diff_id, exported.media_type))
         })
         .await
-        .map_err(|e| EngineError::Internal(format!("exporting a cache mount: {e}")))??;
+        .map_err(|e| CacheError::Internal(format!("exporting a cache mount: {e}")))??;
         let (digest, size, diff_id, media_type) = exported;
         out.push((
             name,

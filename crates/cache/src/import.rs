@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::format::{CONFIG_MEDIA_TYPE, CacheConfig, INLINE_FIELD};
 use super::spec::CacheSource;
-use crate::EngineError;
+use crate::CacheError;
 
 /// What an import found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +39,8 @@ struct ImageRootFs {
     diff_ids: Vec<Digest>,
 }
 
-fn invalid(source: &CacheSource, detail: impl std::fmt::Display) -> EngineError {
-    EngineError::Input(format!("cache {source}: {detail}"))
+fn invalid(source: &CacheSource, detail: impl std::fmt::Display) -> CacheError {
+    CacheError::Invalid(format!("cache {source}: {detail}"))
 }
 
 /// Reads the cache config out of a config blob: a cache config, or an image config with
@@ -50,7 +50,7 @@ fn cache_config(
     media_type: &str,
     config: &[u8],
     layers: usize,
-) -> Result<(CacheConfig, Vec<Digest>), EngineError> {
+) -> Result<(CacheConfig, Vec<Digest>), CacheError> {
     if media_type == CONFIG_MEDIA_TYPE {
         let parsed = CacheConfig::parse(config, layers).map_err(|e| invalid(source, e))?;
         let diff_ids = parsed.diff_ids.clone();
@@ -134,7 +134,7 @@ pub(crate) async fn import(
     host: &Host,
     registry: &hearth_registry::Client,
     source: &CacheSource,
-) -> Result<ImportSummary, EngineError> {
+) -> Result<ImportSummary, CacheError> {
     let (manifest_digest, config_media_type, config, layers, origin) = match source {
         CacheSource::Registry { reference } => {
             let fetched = registry.fetch_manifest_with_config(reference).await?;
@@ -177,11 +177,7 @@ pub(crate) async fn import(
 }
 
 /// Reads a file of an OCI layout, checking its digest.
-fn read_verified(
-    dir: &Path,
-    digest: &Digest,
-    source: &CacheSource,
-) -> Result<Vec<u8>, EngineError> {
+fn read_verified(dir: &Path, digest: &Digest, source: &CacheSource) -> Result<Vec<u8>, CacheError> {
     let path = imported::layout_blob_path(dir, digest);
     let bytes =
         fs::read(&path).map_err(|e| invalid(source, format!("reading {}: {e}", path.display())))?;
@@ -202,7 +198,7 @@ fn read_layout(
     dir: &Path,
     tag: &str,
     digest: Option<Digest>,
-) -> Result<(Digest, Vec<u8>, LayoutManifest, Vec<u8>), EngineError> {
+) -> Result<(Digest, Vec<u8>, LayoutManifest, Vec<u8>), CacheError> {
     let index_path = dir.join("index.json");
     let index_bytes = fs::read(&index_path).map_err(|e| {
         invalid(
@@ -249,9 +245,9 @@ pub struct ClientLayout {
 }
 
 /// Reads the manifest and config of a cache directory (run by a daemon's client).
-pub fn read_client_layout(source: &CacheSource) -> Result<ClientLayout, EngineError> {
+pub fn read_client_layout(source: &CacheSource) -> Result<ClientLayout, CacheError> {
     let CacheSource::Local { src, tag, digest } = source else {
-        return Err(EngineError::Internal("not a local cache".into()));
+        return Err(CacheError::Internal("not a local cache".into()));
     };
     let (_, manifest_bytes, manifest, config) = read_layout(source, src, tag, *digest)?;
     Ok(ClientLayout {
@@ -269,9 +265,9 @@ pub(crate) fn import_from_client(
     source: &CacheSource,
     manifest: &[u8],
     config: &[u8],
-) -> Result<(ImportSummary, Import), EngineError> {
+) -> Result<(ImportSummary, Import), CacheError> {
     let CacheSource::Local { src, .. } = source else {
-        return Err(EngineError::Internal("not a local cache".into()));
+        return Err(CacheError::Internal("not a local cache".into()));
     };
     let parsed: LayoutManifest =
         serde_json::from_slice(manifest).map_err(|e| invalid(source, format!("manifest: {e}")))?;
