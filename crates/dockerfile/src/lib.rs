@@ -21,7 +21,10 @@ pub mod syntax;
 
 pub use diagnostic::{Diagnostic, Diagnostics, LineRange, Severity};
 pub use instructions::{Dockerfile, Features};
-pub use lower::{BuildOptions, BuildPlan, ImageResolver, NoCache, OfflineResolver, ResolvedImage};
+pub use lower::{
+    BuildOptions, BuildPlan, ImageResolver, NamedContext, NoCache, OfflineResolver, ResolvedImage,
+    named_context_key,
+};
 
 /// A Dockerfile read and typed, with everything found along the way.
 #[derive(Debug, Clone)]

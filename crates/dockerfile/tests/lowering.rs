@@ -599,3 +599,78 @@ fn graph_dump_of_a_multistage_build() {
     assert_eq!(p.image.config.entrypoint, vec!["/app"]);
     assert_eq!(p.image.config.working_dir, "/");
 }
+
+#[test]
+fn named_contexts_replace_a_stage_or_a_base_as_buildx_build_context_does() {
+    let text = "\
+FROM busybox AS base
+RUN echo never runs
+FROM base
+COPY --from=tools /tool /tool
+COPY --from=onbuild:latest /x /x
+";
+    let mut options = options();
+    options.named_contexts.insert(
+        hearth_dockerfile::named_context_key("base").unwrap(),
+        hearth_dockerfile::NamedContext::Local {
+            name: "base".into(),
+            excludes: vec!["*.log".into()],
+        },
+    );
+    options.named_contexts.insert(
+        hearth_dockerfile::named_context_key("tools").unwrap(),
+        hearth_dockerfile::NamedContext::Image("withuser".into()),
+    );
+    // `onbuild:latest` and `onbuild` are the same key.
+    options.named_contexts.insert(
+        hearth_dockerfile::named_context_key("docker.io/library/onbuild").unwrap(),
+        hearth_dockerfile::NamedContext::Image("busybox".into()),
+    );
+    let plan = plan_with(text, &options).unwrap_or_else(|d| panic!("unexpected errors: {d}"));
+    let nodes: Vec<&Node> = plan.definition.nodes_in_order().map(|(_, n)| n).collect();
+    let locals: Vec<(&str, &[String])> = nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Source(SourceOp::Local(l)) => {
+                Some((l.name.as_str(), l.exclude_patterns.as_slice()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        locals.contains(&("base", &["*.log".to_owned()][..])),
+        "the replaced stage is the directory: {locals:?}"
+    );
+    let images: Vec<&str> = nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Source(SourceOp::Image(i)) => Some(i.reference.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        images
+            .iter()
+            .any(|r| r.starts_with("docker.io/library/withuser:latest@")),
+        "COPY --from=tools reads the named image: {images:?}"
+    );
+    assert!(
+        images
+            .iter()
+            .all(|r| !r.starts_with("docker.io/library/onbuild")),
+        "a base named by a context is replaced: {images:?}"
+    );
+    let dump = plan.definition.dump();
+    assert!(
+        !dump.contains("never runs"),
+        "the replaced stage's steps never run:\n{dump}"
+    );
+    assert_eq!(
+        hearth_dockerfile::named_context_key("docker.io/library/alpine:latest").as_deref(),
+        Some("alpine")
+    );
+    assert_eq!(
+        hearth_dockerfile::named_context_key("alpine:3").as_deref(),
+        Some("alpine:3")
+    );
+}

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use hearth_graph::op::{ImageSource, SourceOp};
+use hearth_graph::op::{ImageSource, LocalSource, SourceOp};
 use hearth_graph::{NodeMetadata, Op};
 
 use super::stage::{PendingCommand, State};
-use super::{Lowering, StepError, empty_image, reference, source_range};
+use super::{Lowering, NamedContext, StepError, empty_image, reference, source_range};
 use crate::diagnostic::{Diagnostic, suggest, with_suggestion};
 use crate::instructions::{Command, Instruction};
 
@@ -39,6 +39,18 @@ impl Lowering<'_> {
             .platform
             .clone()
             .unwrap_or_else(|| self.scope.target_platform.clone());
+        if let Some(context) = self.named_context_for(index) {
+            match context {
+                // Resolved like any base image, under the context's reference.
+                NamedContext::Image(reference) => {
+                    self.stages.states[index].stage.base = reference;
+                }
+                NamedContext::Local { name, excludes } => {
+                    self.use_local_context(index, &name, excludes, platform);
+                    return Ok(());
+                }
+            }
+        }
         if self.stages.states[index].stage.base == "scratch" {
             let st = &mut self.stages.states[index];
             st.state = State::scratch();
@@ -132,6 +144,51 @@ impl Lowering<'_> {
         self.stages.states[index].state.platform = Some(platform.clone());
         self.stages.states[index].platform = Some(platform);
         Ok(())
+    }
+
+    /// The `--build-context` for stage `index`: one replacing the stage itself, else one
+    /// named like its base image (`FROM alpine` with `--build-context alpine=…`). The
+    /// names `scratch` and `context` are never looked up, as in BuildKit.
+    fn named_context_for(&self, index: usize) -> Option<NamedContext> {
+        let st = &self.stages.states[index];
+        if let Some(context) = &st.named_context {
+            return Some(context.clone());
+        }
+        let base = &st.stage.base;
+        if base.eq_ignore_ascii_case("scratch") || base.eq_ignore_ascii_case("context") {
+            return None;
+        }
+        let key = super::named_context_key(base)?;
+        self.options.named_contexts.get(&key).cloned()
+    }
+
+    /// Makes stage `index` the directory `name` of the session: its files, with an empty
+    /// image configuration of the stage's platform.
+    fn use_local_context(
+        &mut self,
+        index: usize,
+        name: &str,
+        excludes: Vec<String>,
+        platform: hearth_core::Platform,
+    ) {
+        let node = self.graph.builder.add(
+            Op::Source(SourceOp::Local(LocalSource {
+                name: name.to_owned(),
+                follow_paths: Vec::new(),
+                exclude_patterns: excludes,
+            })),
+            Vec::new(),
+            None,
+            NodeMetadata {
+                name: format!("[context {name}] load from client"),
+                ..NodeMetadata::default()
+            },
+        );
+        let st = &mut self.stages.states[index];
+        st.state = State::on(node.output0());
+        st.image = empty_image(&platform);
+        st.state.platform = Some(platform.clone());
+        st.platform = Some(platform);
     }
 
     /// Inherits from the base stage and queues ONBUILD triggers. Returns whether the

@@ -79,6 +79,35 @@ pub struct BuildOptions {
     /// This plan is one of several platforms of one build: step names then carry the
     /// platform (BuildKit's `MultiPlatformRequested`).
     pub multi_platform: bool,
+    /// `--build-context NAME=…` by normalised name (see [`named_context_key`]): what replaces
+    /// a stage of that name, or a base image or `COPY --from` source of that name.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// What a `--build-context` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// `docker-image://REF`: an image, resolved like a base image.
+    Image(String),
+    /// A directory, synced as the local source `name` with its own `.dockerignore`.
+    Local {
+        /// The session's name for the directory.
+        name: String,
+        /// Its `.dockerignore` patterns.
+        excludes: Vec<String>,
+    },
+}
+
+/// The key a `--build-context` name is known by, as buildx and BuildKit normalise it: an
+/// image reference in docker's short form without `:latest` (`docker.io/library/alpine` and
+/// `alpine:latest` are both `alpine`). `None` for a name that is not a valid reference.
+pub fn named_context_key(name: &str) -> Option<String> {
+    let full = reference::normalize(name).ok()?;
+    let short = full
+        .strip_prefix("docker.io/library/")
+        .or_else(|| full.strip_prefix("docker.io/"))
+        .unwrap_or(&full);
+    Some(short.strip_suffix(":latest").unwrap_or(short).to_owned())
 }
 
 impl BuildOptions {
@@ -95,6 +124,7 @@ impl BuildOptions {
             network: NetworkMode::Default,
             cache_id_namespace: String::new(),
             multi_platform: false,
+            named_contexts: BTreeMap::new(),
         }
     }
 }

@@ -55,6 +55,17 @@ impl Lowering<'_> {
         }
         let mut stage = stage.clone();
         stage.base = base.result;
+        // A `--build-context` named like the stage replaces the whole stage: its own FROM
+        // and instructions are never dispatched (BuildKit's named contexts).
+        let named = if stage.name.is_empty() || stage.name.eq_ignore_ascii_case("scratch") {
+            None
+        } else {
+            super::named_context_key(&stage.name)
+                .and_then(|key| self.options.named_contexts.get(&key).cloned())
+        };
+        if named.is_some() {
+            stage.commands.clear();
+        }
         let stage_name = if stage.name.is_empty() {
             format!("stage-{index}")
         } else {
@@ -63,6 +74,7 @@ impl Lowering<'_> {
         let mut state = DispatchState::new(stage, stage_name, false);
         state.prefix_platform = self.options.multi_platform;
         state.platform = platform;
+        state.named_context = named;
         state.ignore_cache = match &self.options.no_cache {
             NoCache::None => false,
             NoCache::All => true,
@@ -71,7 +83,13 @@ impl Lowering<'_> {
                 .any(|n| n.eq_ignore_ascii_case(&state.stage.name)),
         };
         let mut total = 0;
+        let replaced = state.named_context.is_some();
         let new_index = self.add_state(state);
+        if replaced {
+            // Not built on an earlier stage either: the context is the whole result.
+            self.stages.states[new_index].base = None;
+            return Ok(());
+        }
         let st = &self.stages.states[new_index];
         if st.stage.base != "scratch" && st.base.is_none() {
             total = 1;

@@ -97,6 +97,8 @@ pub(crate) struct DispatchState {
     pub(crate) prefix_platform: bool,
     /// Progress names of dispatched steps, for reports.
     pub(crate) steps: Vec<String>,
+    /// A `--build-context` that replaces this whole stage.
+    pub(crate) named_context: Option<super::NamedContext>,
 }
 
 impl DispatchState {
@@ -123,6 +125,7 @@ impl DispatchState {
             cmd_is_onbuild: false,
             prefix_platform: false,
             steps: Vec::new(),
+            named_context: None,
         }
     }
 
