@@ -101,10 +101,21 @@ pub struct BuildRequest {
     pub cache_from: Vec<cache::CacheImport>,
     /// `--cache-to`.
     pub cache_to: Vec<cache::CacheExport>,
+    /// `--build-context NAME=…`, by name as given.
+    pub build_contexts: BTreeMap<String, BuildContext>,
     /// This build's registry credentials, for every pull, push and cache transfer it
     /// makes: the user's docker config when embedded, the client's (asked over the build
     /// stream) through hearthd. Tokens they obtain serve this build only.
     pub credentials: Arc<dyn CredentialSource>,
+}
+
+/// What a `--build-context` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildContext {
+    /// `docker-image://REF`.
+    Image(String),
+    /// A directory on this machine (embedded builds only, for now).
+    Dir(PathBuf),
 }
 
 /// What a successful build produced.
@@ -208,6 +219,7 @@ impl Engine {
                     .patterns
             }
         };
+        let named_locals = named_contexts(&request, &mut options)?;
         internal_done(&events, definition_step);
 
         // Shares the engine's connections, never its tokens: see `Client::with_credentials`.
@@ -235,14 +247,16 @@ impl Engine {
             &events,
         )
         .await;
+        let mut locals = BTreeMap::from([(
+            "context".to_owned(),
+            match &request.remote {
+                Some(remote) => LocalContext::Remote(remote.context.clone()),
+                None => LocalContext::Dir(request.context.clone()),
+            },
+        )]);
+        locals.extend(named_locals);
         let session = Session {
-            locals: BTreeMap::from([(
-                "context".to_owned(),
-                match &request.remote {
-                    Some(remote) => LocalContext::Remote(remote.context.clone()),
-                    None => LocalContext::Dir(request.context.clone()),
-                },
-            )]),
+            locals,
             secrets: request.secrets.clone(),
             remote_secrets: request
                 .remote
@@ -413,6 +427,60 @@ impl Engine {
             }))
         })
     }
+}
+
+/// The frontend's view of `--build-context`s (`options.named_contexts`) and the session's
+/// directories they add. A directory's own `.dockerignore` applies to it, as in BuildKit.
+fn named_contexts(
+    request: &BuildRequest,
+    options: &mut BuildOptions,
+) -> Result<BTreeMap<String, LocalContext>, EngineError> {
+    let mut locals = BTreeMap::new();
+    for (name, context) in &request.build_contexts {
+        let key = hearth_dockerfile::named_context_key(name).ok_or_else(|| {
+            EngineError::Input(format!(
+                "invalid context name {name}: it must be a valid image reference (lowercase letters, digits, separators)"
+            ))
+        })?;
+        // BuildKit never looks these names up; saying so beats silently ignoring them.
+        if key == "context" || key == "scratch" {
+            return Err(EngineError::Input(format!(
+                "--build-context {name}=…: `{key}` cannot be replaced (the main context is the build's path argument)"
+            )));
+        }
+        let named = match context {
+            BuildContext::Image(reference) => {
+                hearth_dockerfile::NamedContext::Image(reference.clone())
+            }
+            BuildContext::Dir(_) if request.remote.is_some() => {
+                return Err(EngineError::Input(format!(
+                    "--build-context {name}=DIR: directories are not sent to hearthd yet; build without the daemon (--root DIR) or use docker-image://"
+                )));
+            }
+            BuildContext::Dir(dir) => {
+                let excludes = match std::fs::read(dir.join(".dockerignore")) {
+                    Ok(bytes) => hearth_dockerignore::read_ignore_file(&bytes).map_err(|e| {
+                        EngineError::Input(format!("{}/.dockerignore: {e}", dir.display()))
+                    })?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                    Err(e) => {
+                        return Err(EngineError::Input(format!(
+                            "reading {}/.dockerignore: {e}",
+                            dir.display()
+                        )));
+                    }
+                };
+                let local = key.clone();
+                locals.insert(local.clone(), LocalContext::Dir(dir.clone()));
+                hearth_dockerfile::NamedContext::Local {
+                    name: local,
+                    excludes,
+                }
+            }
+        };
+        options.named_contexts.insert(key, named);
+    }
+    Ok(locals)
 }
 
 /// The platforms to plan: `--platform`'s list without repeats, or the frontend's single

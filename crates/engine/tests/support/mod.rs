@@ -180,6 +180,7 @@ pub(crate) fn request(context: &Path, exports: Vec<Export>) -> BuildRequest {
         remote: None,
         cache_from: Vec::new(),
         cache_to: Vec::new(),
+        build_contexts: BTreeMap::new(),
         credentials: std::sync::Arc::new(hearth_registry::NoCredentials),
     }
 }
