@@ -60,6 +60,17 @@ pub fn spec_from_request(
         outputs: request.exports.iter().map(output_of).collect(),
         cache_to: request.cache_to.iter().map(|c| c.raw.clone()).collect(),
         cache_from: request.cache_from.iter().map(|c| c.raw.clone()).collect(),
+        build_contexts: request
+            .build_contexts
+            .iter()
+            .filter_map(|(name, context)| match context {
+                hearth_engine::BuildContext::Image(reference) => {
+                    Some((name.clone(), reference.clone()))
+                }
+                // Refused by the client before a daemon build starts.
+                hearth_engine::BuildContext::Dir(_) => None,
+            })
+            .collect(),
         // Filled by the client, which reads and writes its own cache directories.
         client_cache_sources: Vec::new(),
         client_cache_dests: Vec::new(),
@@ -157,6 +168,16 @@ pub fn request_from_spec(
             .iter()
             .map(|raw| hearth_engine::cache::parse_cache_export(raw).map_err(SpecError))
             .collect::<Result<_, _>>()?,
+        build_contexts: spec
+            .build_contexts
+            .iter()
+            .map(|(name, reference)| {
+                (
+                    name.clone(),
+                    hearth_engine::BuildContext::Image(reference.clone()),
+                )
+            })
+            .collect(),
         // Anonymous until the daemon gives the build its client's credentials.
         credentials: std::sync::Arc::new(hearth_registry::NoCredentials),
     })
@@ -251,6 +272,7 @@ mod tests {
                 )
                 .unwrap(),
             ],
+            build_contexts: BTreeMap::new(),
             credentials: std::sync::Arc::new(hearth_registry::NoCredentials),
         };
         let spec = spec_from_request(&request, "Dockerfile", "FROM scratch\n");
@@ -295,12 +317,23 @@ mod tests {
             remote: None,
             cache_from: Vec::new(),
             cache_to: Vec::new(),
+            build_contexts: BTreeMap::from([(
+                "base".to_owned(),
+                hearth_engine::BuildContext::Image("127.0.0.1:5000/base:1".to_owned()),
+            )]),
             credentials: std::sync::Arc::new(hearth_registry::NoCredentials),
         };
         let spec = spec_from_request(&request, "Dockerfile", "FROM scratch\n");
+        assert_eq!(back_contexts(&spec), request.build_contexts);
         assert_eq!(spec.platforms, vec!["linux/amd64", "linux/arm64"]);
         let back = request_from_spec(&spec, Platform::host()).unwrap();
         assert_eq!(back.platforms, request.platforms);
         assert_eq!(back.options.target_platform, None);
+    }
+
+    fn back_contexts(spec: &BuildSpec) -> BTreeMap<String, hearth_engine::BuildContext> {
+        request_from_spec(spec, Platform::host())
+            .unwrap()
+            .build_contexts
     }
 }

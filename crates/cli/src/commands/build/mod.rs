@@ -43,6 +43,10 @@ pub(crate) struct Args {
     /// Secret to expose to the build: `id=ID,src=FILE` or `id=ID,env=VAR`.
     #[arg(long = "secret", value_name = "SPEC")]
     secrets: Vec<String>,
+    /// Additional build context, `NAME=DIR` or `NAME=docker-image://REF`: replaces the stage
+    /// (or base image, or `COPY --from` source) of that name. Repeatable.
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    build_contexts: Vec<String>,
     /// Target platforms (`linux/amd64`, `linux/amd64,linux/arm64`): several build one
     /// image per platform and an index of them. Repeatable.
     #[arg(long = "platform", value_name = "PLATFORM[,PLATFORM…]")]
@@ -215,11 +219,44 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
             remote: None,
             cache_from,
             cache_to,
+            build_contexts: parse_build_contexts(&args.build_contexts)?,
             // The user's docker config; a daemon build asks this process for it instead.
             credentials: engine::credentials(),
         },
         mode,
     })
+}
+
+/// `--build-context NAME=VALUE` values, in buildx's spellings: `docker-image://REF`, else a
+/// directory. (oci-layout and git contexts are not supported yet.)
+fn parse_build_contexts(
+    raw: &[String],
+) -> anyhow::Result<BTreeMap<String, hearth_engine::BuildContext>> {
+    let mut contexts = BTreeMap::new();
+    for item in raw {
+        let Some((name, value)) = item.split_once('=') else {
+            bail!("invalid context value: {item}, expected key=value");
+        };
+        let context = if let Some(reference) = value.strip_prefix("docker-image://") {
+            hearth_engine::BuildContext::Image(reference.to_owned())
+        } else if value.starts_with("oci-layout://")
+            || value.starts_with("git@")
+            || value.contains("://")
+        {
+            bail!(
+                "--build-context {name}={value}: only directories and docker-image:// are supported yet"
+            );
+        } else {
+            let dir = std::path::absolute(value)
+                .with_context(|| format!("failed to get build context {name}"))?;
+            if !dir.is_dir() {
+                bail!("failed to get build context {name}: {value} is not a directory");
+            }
+            hearth_engine::BuildContext::Dir(dir)
+        };
+        contexts.insert(name.to_owned(), context);
+    }
+    Ok(contexts)
 }
 
 /// `--platform` values, each a comma-separated list as buildx takes them.
@@ -339,7 +376,16 @@ pub(crate) fn run(global: &GlobalArgs, args: &Args) -> anyhow::Result<ExitCode> 
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         match remote::daemon(global).await? {
-            Some(daemon) => remote::build(daemon, prepared, args).await,
+            Some(daemon) => {
+                if let Some(name) = prepared.request.build_contexts.iter().find_map(|(name, c)| {
+                    matches!(c, hearth_engine::BuildContext::Dir(_)).then_some(name)
+                }) {
+                    bail!(
+                        "--build-context {name}=DIR: directories are not sent to hearthd yet; build without the daemon (--root DIR) or use docker-image://"
+                    );
+                }
+                remote::build(daemon, prepared, args).await
+            }
             None => build(engine::settings(global)?, prepared, args).await,
         }
     })
