@@ -68,7 +68,16 @@ impl Sshd {
 
         run_within(
             Command::new(keygen)
-                .args(["-q", "-t", "ed25519", "-N", "", "-C", "hearth-test-host", "-f"])
+                .args([
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "hearth-test-host",
+                    "-f",
+                ])
                 .arg(root.join("host_ed25519")),
             TOOL_LIMIT,
         )?;
@@ -128,8 +137,9 @@ impl Sshd {
             ),
         )?;
         // The privilege-separation directory sshd insists on when started as root.
-        std::fs::create_dir_all("/run/sshd")
-            .map_err(|e| format!("creating /run/sshd (sshd's privilege-separation directory): {e}"))?;
+        std::fs::create_dir_all("/run/sshd").map_err(|e| {
+            format!("creating /run/sshd (sshd's privilege-separation directory): {e}")
+        })?;
 
         let log = std::fs::File::create(root.join("sshd.log"))
             .map_err(|e| format!("creating the sshd log: {e}"))?;
@@ -208,7 +218,10 @@ impl Sshd {
             std::fs::write(&path, contents)
                 .map_err(|e| format!("writing {}: {e}", path.display()))?;
         }
-        self.git(&["-C"]).arg(&work).args(["add", "-A"]).output_ok()?;
+        self.git(&["-C"])
+            .arg(&work)
+            .args(["add", "-A"])
+            .output_ok()?;
         self.git(&["-C"])
             .arg(&work)
             .args(["commit", "-q", "--allow-empty", "-m", message])

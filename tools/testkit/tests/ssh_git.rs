@@ -100,7 +100,11 @@ fn without_the_agent_the_clone_is_refused_before_any_git_runs() {
 fn ls_remote_is_a_ref_listing_and_a_new_commit_shows_up() {
     let (agent, sshd, home) = start();
     let first = sshd.head().unwrap();
-    let out = git(home.path(), Some(&agent), &["ls-remote", &sshd.url(), "main"]);
+    let out = git(
+        home.path(),
+        Some(&agent),
+        &["ls-remote", &sshd.url(), "main"],
+    );
     assert!(out.status.success(), "ls-remote failed: {}", stderr(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -112,7 +116,11 @@ fn ls_remote_is_a_ref_listing_and_a_new_commit_shows_up() {
         .commit(&[("sub/a.txt", b"second\n")], "change a.txt")
         .unwrap();
     assert_ne!(first, second);
-    let out = git(home.path(), Some(&agent), &["ls-remote", &sshd.url(), "main"]);
+    let out = git(
+        home.path(),
+        Some(&agent),
+        &["ls-remote", &sshd.url(), "main"],
+    );
     assert!(out.status.success(), "ls-remote failed: {}", stderr(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -165,6 +173,33 @@ fn the_key_lives_only_in_the_agent() {
         }
     }
     assert!(
-        String::from_utf8_lossy(agent.private_key()).starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
+        String::from_utf8_lossy(agent.private_key())
+            .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
     );
+}
+
+#[test]
+fn protocol_v0_listings_and_fetches_are_told_apart_too() {
+    let (agent, sshd, home) = start();
+    let v0 = ["-c", "protocol.version=0"];
+    let out = git(
+        home.path(),
+        Some(&agent),
+        &[&v0[..], &["ls-remote", &sshd.url()]].concat(),
+    );
+    assert!(out.status.success(), "ls-remote failed: {}", stderr(&out));
+    assert_eq!((sshd.ref_listings(), sshd.fetches()), (1, 0));
+
+    let dest = home.path().join("clone");
+    let out = git(
+        home.path(),
+        Some(&agent),
+        &[
+            &v0[..],
+            &["clone", "-q", &sshd.url(), dest.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "clone failed: {}", stderr(&out));
+    assert_eq!((sshd.ref_listings(), sshd.fetches()), (1, 1));
 }
