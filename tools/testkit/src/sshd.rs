@@ -382,6 +382,15 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
+        // Let connections that are closing end first, so the listener reaps them instead
+        // of leaving them to PID 1 (bounded: a stuck session is killed with it anyway).
+        let children = format!("/proc/{0}/task/{0}/children", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline
+            && std::fs::read_to_string(&children).is_ok_and(|c| !c.trim().is_empty())
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
