@@ -1,7 +1,8 @@
 //! Real components for hearth's tests and set-up scripts.
 //!
 //! hearth's tests run against what users have: Debian's `docker-registry` (the
-//! Distribution registry), `skopeo`, `runc` and `dockerd`. This crate starts them on
+//! Distribution registry), `skopeo`, `runc`, `dockerd`, and OpenSSH's `sshd` and
+//! `ssh-agent` serving a git repository. This crate starts them on
 //! loopback with their own configuration and state in a temporary directory, stops them
 //! when dropped, and makes the base image the tests build on: busybox, from Debian's
 //! `busybox-static`, since nothing can be pulled from Docker Hub.
@@ -9,14 +10,17 @@
 //! A component that is missing or does not start is an error naming the Debian package to
 //! install; tests turn it into a failure, never a skip.
 
+mod agent;
 mod busybox;
 mod deb;
 mod dockerd;
 mod hearthd;
 mod process;
 mod registry;
+mod sshd;
 mod tls;
 
+pub use agent::SshAgent;
 pub use busybox::{
     BUSYBOX_REPOSITORY, BusyboxPlatform, write_busybox_index_layout, write_busybox_layout,
     write_busybox_platform_layout,
@@ -26,6 +30,7 @@ pub use dockerd::Dockerd;
 pub use hearthd::{Hearthd, workspace_bin};
 pub use process::{Missing, require};
 pub use registry::{Registry, access_log_requests};
+pub use sshd::{GitCall, GitCallKind, Sshd};
 pub use tls::{TlsFiles, tls_files};
 
 use std::path::Path;

@@ -46,3 +46,81 @@ pub(crate) fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
+
+/// Runs `command` to completion with its output captured, killing it after `limit`: the
+/// components' helper programs (`git`, `ssh-keygen`, `ssh-add`) must never hang a test.
+pub(crate) fn output_within(
+    command: &mut std::process::Command,
+    limit: std::time::Duration,
+) -> Result<std::process::Output, String> {
+    use std::io::Read;
+    use std::process::Stdio;
+
+    let name = format!("{:?}", command.get_program());
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {name}: {e}"))?;
+    // Read both pipes while waiting, so a chatty program cannot block on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{name} did not finish within {limit:?}; killed it"));
+            }
+            Err(e) => return Err(format!("waiting for {name}: {e}")),
+        }
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// Like [`output_within`], and an error carrying the program's stderr unless it succeeded.
+pub(crate) fn run_within(
+    command: &mut std::process::Command,
+    limit: std::time::Duration,
+) -> Result<Vec<u8>, String> {
+    let output = output_within(command, limit)?;
+    if !output.status.success() {
+        return Err(format!(
+            "{:?} {:?} failed ({}): {}",
+            command.get_program(),
+            command.get_args().collect::<Vec<_>>(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(output.stdout)
+}
